@@ -23,7 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def build_parser(load: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="stage", description="Live-performance engine: follows, accompanies, lets the crowd steer."
+        prog="stage",
+        description="Live-performance engine: follows, accompanies, lets the crowd steer.",
     )
     parser.add_argument("--version", action="version", version=f"stage {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")

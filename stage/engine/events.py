@@ -86,6 +86,18 @@ class PitchBend:
 
 
 @dataclass(frozen=True, slots=True)
+class MidiBytes:
+    """Raw MIDI bytes at ``tick``: clock (0xF8), start/stop/continue, song position, sysex."""
+
+    tick: int
+    data: bytes
+    part: str = ""
+
+    def to_bytes(self) -> bytes:
+        return self.data
+
+
+@dataclass(frozen=True, slots=True)
 class Cue:
     """A cue for the VJ rig: an address in the ``/stage/...`` space and its arguments."""
 
@@ -96,7 +108,8 @@ class Cue:
 
 
 ChannelEvent = NoteOn | NoteOff | ControlChange | ProgramChange | PitchBend
-Event = Note | ChannelEvent | Cue
+MidiEvent = ChannelEvent | MidiBytes
+Event = Note | MidiEvent | Cue
 
 CC_SUSTAIN = 64
 CC_ALL_SOUND_OFF = 120
