@@ -1,0 +1,68 @@
+"""The service's end of the engine link: musical state and poll windows in, tallies,
+results and console commands out (see the README's "Websocket protocol")."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSMsgType, web
+
+from stage.audience.protocol import (
+    MAX_ENGINE_MESSAGE_BYTES,
+    ProtocolError,
+    decode_frame,
+    encode,
+    error_frame,
+    parse_poll_spec,
+)
+
+if TYPE_CHECKING:
+    from stage.audience.server import AudienceService
+
+log = logging.getLogger(__name__)
+
+
+async def serve_engine(service: AudienceService, request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(max_msg_size=MAX_ENGINE_MESSAGE_BYTES, heartbeat=5.0)
+    await ws.prepare(request)
+    service.engines.add(ws)
+    log.info("engine connected from %s", request.remote)
+    now = time.perf_counter_ns()
+    await ws.send_str(encode("hello", show=service.config.show_id,
+                             poll=service.tallier.poll_view(now),
+                             locks=service.tallier.locks))
+    try:
+        async for message in ws:
+            if message.type != WSMsgType.TEXT:
+                continue
+            try:
+                apply_engine_message(service, decode_frame(message.data,
+                                                           MAX_ENGINE_MESSAGE_BYTES))
+            except ProtocolError as exc:
+                await ws.send_str(error_frame(exc.code, str(exc)))
+    finally:
+        service.engines.discard(ws)
+        log.info("engine disconnected")
+    return ws
+
+
+def apply_engine_message(service: AudienceService, message: dict[str, Any]) -> None:
+    """``state`` (bar started), ``open_poll``, ``close_poll``; no reply."""
+    now = time.perf_counter_ns()
+    kind = message["type"]
+    tallier = service.tallier
+    if kind == "state":
+        bar = message.get("bar")
+        if isinstance(bar, bool) or not isinstance(bar, int):
+            raise ProtocolError("bad_field", "state needs an integer bar")
+        section = message.get("section")
+        tallier.on_state(bar, section if isinstance(section, str) else None, now)
+    elif kind == "open_poll":
+        tallier.open_poll(parse_poll_spec(message.get("poll")), now)
+    elif kind == "close_poll":
+        poll_id = message.get("id")
+        tallier.close_poll(now, poll_id if isinstance(poll_id, str) else None)
+    else:
+        raise ProtocolError("bad_type", "the engine sends state, open_poll or close_poll")

@@ -1,0 +1,325 @@
+"""The audience service: a thin aiohttp layer over the pure tallier.
+
+Routes: ``/`` phone page (sets the signed device cookie), ``/screen`` big-screen page,
+``/qr.svg`` the join QR code, ``/ws`` phones, ``/engine`` the engine link (token),
+``/api/*`` the performer console's admin API (token), ``/health``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from stage.audience import pages
+from stage.audience.broadcast import Phone, PhoneRegistry
+from stage.audience.identity import COOKIE_NAME, DeviceSigner, new_secret, token_ok
+from stage.audience.protocol import (
+    MAX_MESSAGE_BYTES,
+    Ping,
+    ProtocolError,
+    encode,
+    error_frame,
+    parse_phone,
+)
+from stage.audience.ratelimit import AbuseCounter, AddressLimits, TokenBucket
+from stage.audience.tally import Tallier
+
+log = logging.getLogger(__name__)
+
+WEB_ROOT = Path(__file__).resolve().parents[2] / "web_client"
+SOCKET_MAX_BYTES = 4096
+"""Frames past this are cut off by aiohttp with a close frame (1009); frames between
+MAX_MESSAGE_BYTES and this get an error frame from us."""
+PHONE_RATE, PHONE_BURST = 8.0, 24.0
+"""Frames per second per phone (taps are batched, so a person never gets near)."""
+ADDRESS_RATE, ADDRESS_BURST = 2000.0, 4000.0
+"""Frames per second per address: a venue NAT can put hundreds of phones behind one."""
+CONNECT_RATE, CONNECT_BURST = 200.0, 2000.0
+"""New connections per second per address."""
+
+
+@dataclass
+class ServiceConfig:
+    show_id: str
+    token: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str | None = None
+    """Base URL phones use (``http://192.168.1.10:8080``); default from host and port."""
+    secret: bytes = field(default_factory=new_secret)
+    """Signs device cookies; workers of one show share it (STAGE_AUDIENCE_SECRET)."""
+    phone_hz: float = 2.0
+    """Snapshots per second to phones (merged in between)."""
+    engine_hz: float = 10.0
+    """Tallies per second to the engine, at most."""
+    max_phones: int = 20000
+    allowed_origins: tuple[str, ...] = ()
+    web_root: Path = WEB_ROOT
+    redis_url: str | None = None
+    leader: bool = True
+    """With Redis: whether this process tallies (one per show) or only relays."""
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def join_url(self) -> str:
+        return f"{self.base_url}/?show={self.show_id}"
+
+
+async def _forever(loop: Callable[[], Awaitable[None]]) -> None:
+    """Run a service loop; a bug in it is logged and the loop restarts (the show goes on)."""
+    while True:
+        try:
+            await loop()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s failed; restarting it", getattr(loop, "__name__", loop))
+            await asyncio.sleep(0.5)
+
+
+class LocalBackend:
+    """Votes go straight into this process's tallier."""
+
+    def __init__(self, tallier: Tallier) -> None:
+        self.tallier = tallier
+
+    async def submit(self, device: str, message: Any, now_ns: int) -> int:
+        return self.tallier.apply(device, message, now_ns)
+
+    async def vote_of(self, device: str) -> dict[str, Any] | None:
+        return self.tallier.vote_of(device)
+
+    async def start(self, service: AudienceService) -> None:
+        self.service = service
+
+    async def publish(self, frame: str) -> None:
+        await self.service.broadcast(frame)
+
+    async def stop(self) -> None:
+        return None
+
+
+class AudienceService:
+    def __init__(self, config: ServiceConfig, backend: Any | None = None) -> None:
+        self.config = config
+        self.tallier = Tallier(config.show_id)
+        self.registry = PhoneRegistry()
+        self.signer = DeviceSigner(config.secret, config.show_id)
+        self.backend = backend if backend is not None else LocalBackend(self.tallier)
+        self.engines: set[web.WebSocketResponse] = set()
+        self.pending_results: list[str] = []
+        self.address_frames = AddressLimits(ADDRESS_RATE, ADDRESS_BURST)
+        self.address_connects = AddressLimits(CONNECT_RATE, CONNECT_BURST)
+        self.stats = {"accepted": 0, "rejected": 0, "closed_abusive": 0, "refused": 0}
+        self.last_frame = ""
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- application --------------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024)
+        app.router.add_get("/", self.phone_page)
+        app.router.add_get("/screen", self.screen_page)
+        app.router.add_get("/qr.svg", self.qr_code)
+        app.router.add_get("/ws", self.phone_socket)
+        app.router.add_get("/engine", self.engine_socket)
+        app.router.add_get("/health", self.health)
+        from stage.audience.console import add_console_routes
+
+        add_console_routes(app, self)
+        app.router.add_static("/static", self.config.web_root, show_index=False)
+        app.on_startup.append(self._start)
+        app.on_cleanup.append(self._stop)
+        return app
+
+    async def _start(self, _app: web.Application) -> None:
+        await self.backend.start(self)
+        if self.config.leader:
+            self._tasks.append(asyncio.create_task(_forever(self._engine_pusher)))
+            self._tasks.append(asyncio.create_task(_forever(self._phone_broadcaster)))
+
+    async def _stop(self, _app: web.Application) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.backend.stop()
+
+    # --- pages --------------------------------------------------------------------------
+    def _device_cookie(self, request: web.Request) -> tuple[str, str | None]:
+        """(device id, new cookie value to set or None when the phone already has one)."""
+        device = self.signer.verify(request.cookies.get(COOKIE_NAME))
+        if device is not None:
+            return device, None
+        device, cookie = self.signer.issue()
+        return device, cookie
+
+    def _set_cookie(self, response: web.StreamResponse, cookie: str | None) -> None:
+        if cookie is not None:
+            response.set_cookie(COOKIE_NAME, cookie, max_age=12 * 3600, httponly=True,
+                                samesite="Lax", path="/")
+
+    async def phone_page(self, request: web.Request) -> web.StreamResponse:
+        show = request.query.get("show")
+        if show is not None and show != self.config.show_id:
+            return web.Response(status=404, text="No such show.")
+        _, cookie = self._device_cookie(request)
+        response = pages.phone(self.config)
+        self._set_cookie(response, cookie)
+        return response
+
+    async def screen_page(self, request: web.Request) -> web.StreamResponse:
+        return pages.screen(self.config)
+
+    async def qr_code(self, request: web.Request) -> web.StreamResponse:
+        return pages.qr_svg(self.config.join_url)
+
+    async def health(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({
+            "show": self.config.show_id,
+            "phones": len(self.registry),
+            "engine": len(self.engines),
+            "pid": os.getpid(),
+            "rss_bytes": pages.rss_bytes(),
+            **self.stats,
+            "dropped_slow": self.registry.dropped_slow,
+        })
+
+    # --- phones -------------------------------------------------------------------------
+    def _origin_ok(self, request: web.Request) -> bool:
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return True  # not a browser: browsers always send Origin on websockets
+        allowed = {f"{request.scheme}://{request.host}", self.config.base_url,
+                   *self.config.allowed_origins}
+        return origin.rstrip("/") in allowed
+
+    async def phone_socket(self, request: web.Request) -> web.StreamResponse:
+        now = time.perf_counter_ns()
+        address = request.remote or "?"
+        if not self._origin_ok(request):
+            self.stats["refused"] += 1
+            return web.Response(status=403, text="origin not allowed")
+        if (len(self.registry) >= self.config.max_phones
+                or not self.address_connects.take(address, now)):
+            self.stats["refused"] += 1
+            return web.Response(status=503, text="too many connections, try again")
+        device, cookie = self._device_cookie(request)
+        ws = web.WebSocketResponse(max_msg_size=SOCKET_MAX_BYTES, compress=False,
+                                   heartbeat=30.0)
+        self._set_cookie(ws, cookie)
+        await ws.prepare(request)
+        phone = Phone(ws, device, address, TokenBucket(PHONE_RATE, PHONE_BURST, now),
+                      AbuseCounter())
+        self.registry.add(phone)
+        try:
+            await ws.send_str(encode("welcome", show=self.config.show_id, device=device,
+                                     cookie=cookie, your_vote=await self.backend.vote_of(device)))
+            if self.last_frame:
+                await ws.send_str(self.last_frame)
+            async for message in ws:
+                if message.type == WSMsgType.TEXT:
+                    keep = await self._on_phone_frame(phone, message.data)
+                else:
+                    keep = await self._reject(phone, "bad_json", "text frames only")
+                if not keep:
+                    break
+        finally:
+            self.registry.discard(phone)
+        return ws
+
+    async def _reject(self, phone: Phone, code: str, text: str) -> bool:
+        """Error frame for one bad frame; close frame on repeated abuse. False = closed."""
+        self.stats["rejected"] += 1
+        if phone.abuse.strike():
+            self.stats["closed_abusive"] += 1
+            await phone.ws.close(code=1008, message=b"abuse")
+            return False
+        if not phone.backed_up():
+            await phone.ws.send_str(error_frame(code, text))
+        return True
+
+    async def _on_phone_frame(self, phone: Phone, data: str) -> bool:
+        now = time.perf_counter_ns()
+        if not phone.bucket.take(now) or not self.address_frames.take(phone.address, now):
+            return await self._reject(phone, "rate_limited", "slow down")
+        if len(data) > MAX_MESSAGE_BYTES:
+            return await self._reject(phone, "too_big", f"frames are at most {MAX_MESSAGE_BYTES}")
+        try:
+            message = parse_phone(data)
+            if isinstance(message, Ping):
+                await phone.ws.send_str(encode("pong", seq=message.seq))
+                return True
+            vote_seq = await self.backend.submit(phone.device, message, now)
+        except ProtocolError as exc:
+            return await self._reject(phone, exc.code, str(exc))
+        self.stats["accepted"] += 1
+        seq = getattr(message, "seq", None)
+        if seq is not None and not phone.ws.closed:
+            await phone.ws.send_str(encode("ack", seq=seq, vote_seq=vote_seq))
+        return True
+
+    async def _phone_broadcaster(self) -> None:
+        """Leader: one snapshot for all phones when anything changed, at phone_hz."""
+        seen = -1
+        period = 1.0 / self.config.phone_hz
+        while True:
+            await asyncio.sleep(period)
+            if self.tallier.changed == seen:
+                continue
+            seen = self.tallier.changed
+            await self.backend.publish(self.tallier.phone_frame(time.perf_counter_ns()))
+
+    async def broadcast(self, frame: str) -> None:
+        self.last_frame = frame
+        await self.registry.broadcast(frame)
+
+    # --- engine -------------------------------------------------------------------------
+    def _token_ok(self, request: web.Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        given = header[7:] if header.startswith("Bearer ") else request.query.get("token")
+        return token_ok(self.config.token, given)
+
+    async def engine_socket(self, request: web.Request) -> web.StreamResponse:
+        if not self._token_ok(request):
+            return web.Response(status=401, text="token required")
+        from stage.audience.engine_side import serve_engine
+
+        return await serve_engine(self, request)
+
+    async def to_engines(self, frame: str) -> None:
+        for ws in list(self.engines):
+            try:
+                await ws.send_str(frame)
+            except (ConnectionError, RuntimeError):
+                self.engines.discard(ws)
+
+    async def _engine_pusher(self) -> None:
+        """Results as soon as they exist (kept until an engine takes them); tallies at
+        most engine_hz a second, only when something changed."""
+        seen = -1
+        period = 1.0 / self.config.engine_hz
+        while True:
+            await asyncio.sleep(period)
+            now = time.perf_counter_ns()
+            for result in self.tallier.take_results():
+                self.pending_results.append(encode("result", **result.to_json()))
+                del self.pending_results[:-64]
+            if self.engines and self.pending_results:
+                frames, self.pending_results = self.pending_results, []
+                for frame in frames:
+                    await self.to_engines(frame)
+            if self.engines and self.tallier.changed != seen:
+                seen = self.tallier.changed
+                tally = self.tallier.engine_tally(now)
+                if tally is not None:
+                    await self.to_engines(tally)
