@@ -60,7 +60,11 @@ def apply_engine_message(service: AudienceService, message: dict[str, Any]) -> N
         section = message.get("section")
         tallier.on_state(bar, section if isinstance(section, str) else None, now)
     elif kind == "open_poll":
-        tallier.open_poll(parse_poll_spec(message.get("poll")), now)
+        spec = parse_poll_spec(message.get("poll"))
+        current = tallier.book.current
+        if message.get("resume") and current is not None and current.poll_id == spec.poll_id:
+            return  # a reconnecting engine resumes a window we hold (open or closed)
+        tallier.open_poll(spec, now)
     elif kind == "close_poll":
         poll_id = message.get("id")
         tallier.close_poll(now, poll_id if isinstance(poll_id, str) else None)

@@ -55,3 +55,63 @@ async def serve(config: ServiceConfig, reuse_port: bool = False,
         await stop.wait()
     finally:
         await runner.cleanup()
+
+
+class ServiceThread:
+    """The service on its own asyncio loop in a background thread (tests, embedding).
+
+    Production runs it as a child process (``process.start_service_process``).
+    """
+
+    def __init__(self, config: ServiceConfig) -> None:
+        import threading
+
+        self.config = config
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self.service: AudienceService | None = None
+        self._thread = threading.Thread(target=self._run, name="audience-service", daemon=True)
+
+    def start(self, timeout_s: float = 10.0) -> ServiceThread:
+        self._thread.start()
+        if not self._ready.wait(timeout_s):
+            raise RuntimeError("audience service did not start")
+        return self
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._main())
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        self.service = build_service(self.config)
+        runner = web.AppRunner(self.service.app(), access_log=None, handle_signals=False,
+                               shutdown_timeout=0.5)
+        await runner.setup()
+        await web.TCPSite(runner, self.config.host, self.config.port).start()
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await runner.cleanup()
+
+    def call(self, fn: object, *args: object) -> object:
+        """Run ``fn(*args)`` on the service's loop and return its result (tests)."""
+        import concurrent.futures
+
+        future: concurrent.futures.Future[object] = concurrent.futures.Future()
+
+        def _call() -> None:
+            try:
+                future.set_result(fn(*args))  # type: ignore[operator]
+            except Exception as exc:  # handed back to the caller
+                future.set_exception(exc)
+
+        self._loop.call_soon_threadsafe(_call)
+        return future.result(10.0)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout_s)
