@@ -42,6 +42,8 @@ PHONE_RATE, PHONE_BURST = 8.0, 24.0
 """Frames per second per phone (taps are batched, so a person never gets near)."""
 ADDRESS_RATE, ADDRESS_BURST = 2000.0, 4000.0
 """Frames per second per address: a venue NAT can put hundreds of phones behind one."""
+CLOSE_TIMEOUT_S = 1.0
+"""How long a closing phone gets to answer our close frame."""
 CONNECT_RATE, CONNECT_BURST = 200.0, 2000.0
 """New connections per second per address."""
 
@@ -215,7 +217,7 @@ class AudienceService:
             return web.Response(status=503, text="too many connections, try again")
         device, cookie = self._device_cookie(request)
         ws = web.WebSocketResponse(max_msg_size=SOCKET_MAX_BYTES, compress=False,
-                                   heartbeat=30.0)
+                                   heartbeat=30.0, timeout=CLOSE_TIMEOUT_S)
         self._set_cookie(ws, cookie)
         await ws.prepare(request)
         phone = Phone(ws, device, address, TokenBucket(PHONE_RATE, PHONE_BURST, now),
