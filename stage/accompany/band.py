@@ -83,6 +83,7 @@ class Band:
         self._plans: dict[int, BarPlan] = {}
         self._last_plan: BarPlan | None = None
         self._started = False
+        self._first_bar: int | None = None  # no bar before the band's first is ever planned
         self._finished_sent = False
 
     def _make_part(self, name: str) -> Part:
@@ -183,8 +184,10 @@ class Band:
         bar = meter.ticks_per_bar
         anchor = state.bar_start_tick
         start = anchor + ((low_tick - anchor) // bar) * bar
+        if self._first_bar is None:
+            self._first_bar = start + bar if start + bar <= low_tick + TIMING_MARGIN else start
         plans = []
-        for bar_start in range(start, high_tick, bar):
+        for bar_start in range(max(start, self._first_bar), high_tick, bar):
             plan = self._plans.get(bar_start)
             if plan is None or plan.meter != meter:
                 plan = self._new_plan(bar_start, meter)

@@ -108,14 +108,13 @@ class VoiceLeader:
     def voice(self, tones: Sequence[int], count: int, centre: int) -> tuple[int, ...]:
         """``count`` pitches from the pitch classes ``tones`` (most important first), in
         close position, every one within the register; moves from the previous voicing.
-        More voices than tones double the least defining tones (root, fifth) on top."""
+        More voices than tones continue the close stack upward (the bottom tone doubled)."""
         unique = list(dict.fromkeys(tones))[:count]
-        doubles = [unique[-1 - i % len(unique)] for i in range(count - len(unique))]
         best: tuple[int, ...] = ()
         best_cost = float("inf")
         close = sorted(unique)
         for rotation in range(len(close)):
-            order = close[rotation:] + close[:rotation] + doubles
+            order = [close[(rotation + i) % len(close)] for i in range(count)]
             for octave in range(-1, 10):
                 bottom = order[0] + 12 * octave
                 if bottom < self.low:
@@ -128,7 +127,7 @@ class VoiceLeader:
                     best, best_cost = voicing, cost
         if not best:  # a register too narrow for the stack: fold into it
             best = tuple(sorted(pitch_near(pc, centre, self.low, self.high)
-                                for pc in unique + doubles))
+                                for pc in unique))
         self.previous = best
         return best
 
