@@ -94,6 +94,17 @@ class Scheduler:
         else:
             self._push(output, event)
 
+    def play_now(self, event: Event, output: str, now_ns: int) -> list[Due]:
+        """An answer to a played note: voiced at once (not late), its note-off queued."""
+        if isinstance(event, Note):
+            if event.duration <= 0:
+                raise ValueError(f"note {event} has no duration")
+            self._push(output, NoteOff(event.tick + event.duration, event.pitch, 0,
+                                       event.channel, event.part))
+            event = NoteOn(event.tick, event.pitch, event.velocity, event.channel, event.part)
+        self.lateness.record(0, self.late_tolerance_ns)
+        return self._voice(output, self._depth[output], event, now_ns, 0)
+
     def _push(self, output: str, event: Event) -> None:
         self._seq += 1
         rank = 0 if isinstance(event, NoteOff) else 1

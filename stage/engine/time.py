@@ -79,7 +79,14 @@ class TempoMap:
     def tick_at(self, ns: int) -> int:
         """The tick sounding at ``ns`` nanoseconds since the origin (floor)."""
         seg = self._segment_for_ns(ns)
-        return seg.start_tick + int((ns - seg.start_ns) // seg.ns_per_tick)
+        npt = seg.ns_per_tick
+        offset = int((ns - seg.start_ns) // npt)
+        # ns_at rounds: nudge so that tick_at(ns_at(t)) == t exactly, whatever the float error.
+        if seg.start_ns + round((offset + 1) * npt) <= ns:
+            offset += 1
+        elif offset > 0 and seg.start_ns + round(offset * npt) > ns:
+            offset -= 1
+        return seg.start_tick + offset
 
     def bpm_at(self, tick: int) -> float:
         """Tempo in quarter notes per minute in force at ``tick``."""

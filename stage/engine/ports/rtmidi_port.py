@@ -1,0 +1,265 @@
+"""MIDI in and out over python-rtmidi: API by config or autodetected, ports by name substring.
+
+The input callback runs on rtmidi's thread (JACK's process thread with the JACK API): it
+stamps the arrival time and hands the bytes to the engine's bounded inbox, nothing else.
+A watchdog thread notices a port that went away and reopens it when it comes back.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import rtmidi
+
+from stage.engine.events import Event, MidiMessage
+from stage.engine.ports.base import Input, Output
+
+log = logging.getLogger(__name__)
+
+API_NAMES: dict[str, int] = {
+    "alsa": rtmidi.API_LINUX_ALSA,
+    "jack": rtmidi.API_UNIX_JACK,
+    "coremidi": rtmidi.API_MACOSX_CORE,
+    "winmm": rtmidi.API_WINDOWS_MM,
+}
+WATCH_INTERVAL_S = 1.0
+
+
+class PortNotFound(LookupError):
+    """No port matched; ``available`` lists what there is."""
+
+    def __init__(self, wanted: str, direction: str, available: list[str]) -> None:
+        self.available = available
+        listing = ", ".join(repr(p) for p in available) or "none"
+        super().__init__(f"no MIDI {direction} port matches {wanted!r}; available: {listing}")
+
+
+class MidiApiUnavailable(RuntimeError):
+    pass
+
+
+def _platform_order() -> list[str]:
+    if sys.platform == "darwin":
+        return ["coremidi", "jack"]
+    if sys.platform.startswith("win"):
+        return ["winmm"]
+    return ["alsa", "jack"]  # ALSA first; JACK where ALSA has no sequencer (this machine)
+
+
+def choose_api(name: str = "auto") -> int:
+    """The rtmidi API for ``name`` ('alsa', 'jack', 'coremidi', 'winmm' or 'auto').
+
+    'auto' tries the platform's APIs in order and takes the first that opens a client.
+    """
+    compiled = set(rtmidi.get_compiled_api())
+    candidates = _platform_order() if name == "auto" else [name]
+    errors = []
+    for candidate in candidates:
+        api = API_NAMES.get(candidate)
+        if api is None:
+            raise MidiApiUnavailable(f"unknown MIDI API {candidate!r}; use {', '.join(API_NAMES)}")
+        if api not in compiled:
+            errors.append(f"{candidate}: not compiled in")
+            continue
+        try:
+            probe = rtmidi.MidiOut(api, name="stage-probe")
+        except (rtmidi.SystemError, RuntimeError) as exc:
+            errors.append(f"{candidate}: {exc}")
+            continue
+        del probe
+        return api
+    raise MidiApiUnavailable("no MIDI API is usable: " + "; ".join(errors))
+
+
+def api_name(api: int) -> str:
+    return rtmidi.get_api_name(api)
+
+
+def list_ports(api: int) -> tuple[list[str], list[str]]:
+    """(input ports, output ports) that ``api`` sees now."""
+    return rtmidi.MidiIn(api).get_ports(), rtmidi.MidiOut(api).get_ports()
+
+
+def find_port(ports: list[str], wanted: str) -> int | None:
+    """Index of the first port whose name contains ``wanted`` (exact match preferred)."""
+    for i, port in enumerate(ports):
+        if port == wanted:
+            return i
+    lowered = wanted.lower()
+    for i, port in enumerate(ports):
+        if lowered in port.lower():
+            return i
+    return None
+
+
+class _PortHandle:
+    """Opens an rtmidi object on a named port (or a virtual one) and reopens it on loss."""
+
+    def __init__(self, factory: Callable[[], Any], wanted: str, virtual: bool,
+                 client_name: str, direction: str) -> None:
+        self._factory = factory
+        self.wanted = wanted
+        self.virtual = virtual
+        self.client_name = client_name
+        self.direction = direction
+        self.port_name = ""
+        self.midi: Any = None
+
+    def open(self) -> Any:
+        midi = self._factory()
+        if self.virtual:
+            midi.open_virtual_port(self.wanted)
+            self.port_name = self.wanted
+        else:
+            ports = midi.get_ports()
+            index = find_port(ports, self.wanted)
+            if index is None:
+                midi.delete()
+                raise PortNotFound(self.wanted, self.direction, ports)
+            midi.open_port(index, name=self.client_name)
+            self.port_name = ports[index]
+        return midi
+
+    def present(self) -> bool:
+        """Is the port we opened still there? (Virtual ports are ours: always.)"""
+        if self.virtual or self.midi is None:
+            return True
+        try:
+            return find_port(self.midi.get_ports(), self.port_name) is not None
+        except Exception:
+            return False
+
+
+class _Watchdog:
+    """Checks every second that a port is present; reopens it when it comes back."""
+
+    def __init__(self, check: Callable[[], None]) -> None:
+        self._check = check
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="midi-port-watch", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(WATCH_INTERVAL_S):
+            try:
+                self._check()
+            except Exception:
+                log.exception("MIDI port watchdog failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class RtMidiOutput(Output):
+    """A MIDI output port. ``latency_ns`` sends events that much early (a slow synth)."""
+
+    def __init__(self, port: str, api: int, virtual: bool = False, latency_ns: int = 0,
+                 client_name: str = "stage", watch: bool = True) -> None:
+        super().__init__()
+        self.api = api
+        self.latency_ns = latency_ns
+        self._handle = _PortHandle(lambda: rtmidi.MidiOut(api, name=client_name), port,
+                                   virtual, client_name, "output")
+        self._handle.midi = self._handle.open()
+        self.name = self._handle.port_name
+        self.lost = False
+        self.reconnects = 0
+        self._watchdog = _Watchdog(self._watch) if watch and not virtual else None
+
+    def _send(self, event: Event, tick: int | None) -> None:
+        to_bytes = getattr(event, "to_bytes", None)
+        if to_bytes is None or self.lost:
+            return
+        # One reference read: the watchdog may swap in a reopened port at any moment.
+        self._handle.midi.send_message(to_bytes())
+
+    def _watch(self) -> None:
+        present = self._handle.present()
+        if not present and not self.lost:
+            self.lost = True
+            log.warning("MIDI output %r went away; playing on, will reconnect", self.name)
+        elif self.lost:
+            try:
+                fresh = self._handle.open()
+            except PortNotFound:
+                return
+            old, self._handle.midi = self._handle.midi, fresh
+            self.lost = False
+            self.reconnects += 1
+            log.warning("MIDI output %r is back; reconnected", self.name)
+            old.delete()
+
+    def _close(self) -> None:
+        if self._watchdog:
+            self._watchdog.stop()
+        time.sleep(0.01)  # let a JACK backend flush its ring buffer before the port goes
+        self._handle.midi.close_port()
+        self._handle.midi.delete()
+
+
+class RtMidiInput(Input):
+    """A MIDI input port whose callback stamps each message and hands it to the inbox."""
+
+    def __init__(self, port: str, api: int, virtual: bool = False,
+                 client_name: str = "stage", watch: bool = True) -> None:
+        self.api = api
+        self._handle = _PortHandle(lambda: rtmidi.MidiIn(api, name=client_name), port,
+                                   virtual, client_name, "input")
+        self._handle.midi = self._handle.open()
+        self.name = self._handle.port_name
+        self.overflows = 0
+        self.lost = False
+        self.reconnects = 0
+        self._inbox: queue.Queue[MidiMessage] | None = None
+        self._watch_enabled = watch and not virtual
+        self._watchdog: _Watchdog | None = None
+
+    def start(self, inbox: queue.Queue[MidiMessage]) -> None:
+        self._inbox = inbox
+        self._attach(self._handle.midi)
+        if self._watch_enabled:
+            self._watchdog = _Watchdog(self._watch)
+
+    def _attach(self, midi: Any) -> None:
+        midi.ignore_types(sysex=False, timing=True, active_sense=True)
+        midi.set_callback(self._on_message)
+
+    def _on_message(self, event: tuple[list[int], float], data: object = None) -> None:
+        # rtmidi's thread: stamp and hand off. Nothing else.
+        stamp = time.perf_counter_ns()
+        try:
+            self._inbox.put_nowait(MidiMessage(stamp, bytes(event[0]), self.name))  # type: ignore[union-attr]
+        except queue.Full:
+            self.overflows += 1
+
+    def _watch(self) -> None:
+        present = self._handle.present()
+        if not present and not self.lost:
+            self.lost = True
+            log.warning("MIDI input %r went away; playing on, will reconnect", self.name)
+        elif self.lost:
+            try:
+                fresh = self._handle.open()
+            except PortNotFound:
+                return
+            self._attach(fresh)
+            old, self._handle.midi = self._handle.midi, fresh
+            self.lost = False
+            self.reconnects += 1
+            log.warning("MIDI input %r is back; reconnected", self.name)
+            old.cancel_callback()
+            old.delete()
+
+    def close(self) -> None:
+        if self._watchdog:
+            self._watchdog.stop()
+        midi = self._handle.midi
+        midi.cancel_callback()
+        midi.close_port()
+        midi.delete()
