@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("render", "play a performance file offline on the virtual clock"),
     "run": ("run", "play live: MIDI in from the performer, the band out"),
     "demo": ("demo", "play the demo show end to end, no hardware needed"),
+    "check": ("check", "validate a setlist: every problem as file:line:col, exit 2"),
     "audience": ("audience", "run the audience service: phones vote, the big screen shows"),
     "crowd": ("crowd", "simulate N phones that join, vote, tap and react"),
 }
