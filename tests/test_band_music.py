@@ -172,3 +172,17 @@ def test_swing_delays_the_offbeats() -> None:
         return mean((n.tick % 960) - 480 for n in hits if 400 <= n.tick % 960 < 900)
 
     assert offbeat_delay(swung) > offbeat_delay(straight) + 100
+
+
+def test_walking_bass_approaches_the_next_chord_chromatically_when_complex() -> None:
+    band = Band("jazz-swing", seed=1, chart=CHART, key=KEY_C, start_section="main_b",
+                controls={"complexity": 0.9})
+    bass = notes(rehearse(band, 8, key=KEY_C), "bass")
+    from band_helpers import chart_chord
+
+    approaches = [n for n in bass if (n.tick % BAR) // 960 == 3 and n.tick % BAR < 3 * 960 + 60]
+    assert approaches
+    for note in approaches:
+        next_bar = (note.tick // BAR + 1) * BAR
+        target = chart_chord(next_bar)
+        assert (note.pitch + 1) % 12 == target.bass_pc, (note, target)

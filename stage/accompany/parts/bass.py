@@ -35,10 +35,15 @@ class Bass(Part):
             if not start_tick <= tick < end_tick:
                 continue
             chord = harmony.chord_at(step.tick)
+            target_tick = self._target_tick(plan, step, chord, harmony) if char == "a" else None
+            if char == "a" and target_tick is None:
+                char = "5"  # nothing to approach (a long bar's middle): a chord tone
             if char == "a" and plan.controls.complexity < APPROACH_FROM:
                 char = "r"
-            approach = char == "a"
-            pitch = self._approach(plan, step, harmony) if approach else self._tone(char, chord)
+            if char == "a" and target_tick is not None:
+                pitch = self._approach(plan, target_tick, harmony)
+            else:
+                pitch = self._tone(char, chord)
             duration = _hold(step, chord, harmony, self.mix.gate)
             vel = self.step_velocity(plan, step.char, tick)
             out.append(Note(tick, duration, pitch, vel, self.mix.channel, self.name))
@@ -63,11 +68,22 @@ class Bass(Part):
         pc = (chord.root + intervals[index]) % 12
         return pitch_near(pc, root + 5, root, min(self.mix.high, root + 12))
 
-    def _approach(self, plan: BarPlan, step: Step, harmony: HarmonyView) -> int:
-        """A step into the next chord's root: chromatic from below when the band plays
-        complex, else the nearest scale tone beside it."""
-        after = step.tick + step.length * (step.held + 1)
-        target = self._root_pitch(harmony.chord_at(after).bass_pc)
+    @staticmethod
+    def _target_tick(plan: BarPlan, step: Step, chord: Chord,
+                     harmony: HarmonyView) -> int | None:
+        """Where an approach note leads, within a beat: the next chord change or bar line."""
+        horizon = step.tick + plan.meter.ticks_per_beat
+        tick = step.tick + step.length
+        while tick < min(horizon, plan.end_tick):
+            if harmony.chord_at(tick) != chord:
+                return tick
+            tick += step.length
+        return plan.end_tick if horizon >= plan.end_tick else None
+
+    def _approach(self, plan: BarPlan, target_tick: int, harmony: HarmonyView) -> int:
+        """A step into the chord at ``target_tick``: chromatic from below when the band
+        plays complex, else the nearest scale tone beside its root."""
+        target = self._root_pitch(harmony.chord_at(target_tick).bass_pc)
         if plan.controls.complexity >= 0.6:
             return target - 1 if target - 1 >= self.mix.low else target + 1
         scale = harmony.key.scale
