@@ -1,0 +1,116 @@
+"""Chord anticipation: the next beat's chord, said before it sounds.
+
+With a chord chart the anticipator tracks where the performer is in the form: it aligns the
+chords heard over the last bars with the chart (any start bar, since the performer may skip
+or repeat), keeps the alignment while it holds, and reads the chart one beat ahead. Without a
+chart it learns this song's harmonic rhythm and progressions as they are played: where in the
+bar chords change and which chord follows which.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict, deque
+
+from stage.engine.chart import ChordChart
+from stage.engine.harmony import Chord
+from stage.engine.state import Meter
+
+_MATCH_BEATS = 16
+"""Beats of heard chords compared with the chart to find the place in the form."""
+
+
+def _same_harmony(a: Chord | None, b: Chord | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.root == b.root and (a.quality in ("min", "min7", "dim", "hdim7")) == (
+        b.quality in ("min", "min7", "dim", "hdim7"))
+
+
+class ChartPosition:
+    """Where the performer is in ``chart``: beat-level chord list and the current offset."""
+
+    def __init__(self, chart: ChordChart, meter: Meter) -> None:
+        self.meter = meter
+        self.beats: list[Chord | None] = []
+        for bar_index in range(len(chart.bars())):
+            for beat in range(meter.beats_per_bar):
+                self.beats.append(chart.chord_at(bar_index, beat * meter.ticks_per_beat, meter))
+        self.offset = 0  # chart beat = performed beat index + offset
+        self._heard: deque[tuple[int, Chord | None]] = deque(maxlen=_MATCH_BEATS)
+
+    def heard(self, beat_index: int, chord: Chord | None) -> None:
+        """The chord decided for performed beat ``beat_index``; re-aligns when it must."""
+        self._heard.append((beat_index, chord))
+        if len(self._heard) < 4 or not self.beats:
+            return
+        current = self._agreement(self.offset)
+        if current >= 0.75 * len(self._heard):
+            return
+        bar = self.meter.beats_per_bar
+        candidates = range(0, len(self.beats), bar)  # the form restarts only on bar lines
+        best = max(candidates, key=lambda start: self._agreement(start - self._bar_phase()))
+        best_offset = best - self._bar_phase()
+        if self._agreement(best_offset) > current + 1:
+            self.offset = best_offset
+
+    def _bar_phase(self) -> int:
+        return 0
+
+    def _agreement(self, offset: int) -> int:
+        n = len(self.beats)
+        return sum(_same_harmony(self.beats[(i + offset) % n], c) for i, c in self._heard)
+
+    def chord_at_beat(self, beat_index: int) -> Chord | None:
+        if not self.beats:
+            return None
+        return self.beats[(beat_index + self.offset) % len(self.beats)]
+
+
+class ProgressionMemory:
+    """Without a chart: harmonic rhythm (change probability by beat in bar) and transitions."""
+
+    def __init__(self, beats_per_bar: int) -> None:
+        self.beats_per_bar = beats_per_bar
+        self._changes = [1.0] * beats_per_bar  # smoothed counts: a change on this beat
+        self._stays = [1.0] * beats_per_bar
+        self._successors: dict[Chord, Counter[Chord]] = defaultdict(Counter)
+        self._previous: Chord | None = None
+
+    def heard(self, beat_index: int, chord: Chord | None) -> None:
+        beat = beat_index % self.beats_per_bar
+        changed = chord != self._previous
+        if changed:
+            self._changes[beat] += 1
+            if self._previous is not None and chord is not None:
+                self._successors[self._previous][chord] += 1
+        else:
+            self._stays[beat] += 1
+        self._previous = chord
+
+    def predict(self, next_beat_index: int, current: Chord | None) -> Chord | None:
+        beat = next_beat_index % self.beats_per_bar
+        change_odds = self._changes[beat] / (self._changes[beat] + self._stays[beat])
+        successors = self._successors.get(current) if current is not None else None
+        if change_odds > 0.5 and successors:
+            return successors.most_common(1)[0][0]
+        return current
+
+
+class ChordAnticipator:
+    """The next beat's chord from the chart (when given) or the song's own history."""
+
+    def __init__(self, meter: Meter, chart: ChordChart | None = None) -> None:
+        self.chart = ChartPosition(chart, meter) if chart is not None else None
+        self.memory = ProgressionMemory(meter.beats_per_bar)
+
+    def heard(self, beat_index: int, chord: Chord | None) -> None:
+        """The chord decided for performed beat ``beat_index`` (0 = the first onset)."""
+        self.memory.heard(beat_index, chord)
+        if self.chart is not None:
+            self.chart.heard(beat_index, chord)
+
+    def predict(self, next_beat_index: int, current: Chord | None) -> Chord | None:
+        """The chord expected on performed beat ``next_beat_index``."""
+        if self.chart is not None:
+            return self.chart.chord_at_beat(next_beat_index)
+        return self.memory.predict(next_beat_index, current)
