@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("check", "validate a setlist: every problem as file:line:col, exit 2"),
     "audience": ("audience", "run the audience service: phones vote, the big screen shows"),
     "crowd": ("crowd", "simulate N phones that join, vote, tap and react"),
+    "analyze": ("analyze", "follow a performance offline; print beats, chords, key as JSON"),
 }
 
 
