@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
-from band_helpers import BAR, CHART, KEY_C, section_cues
+from band_helpers import BAR, CHART, KEY_C, METER, section_cues
 
 from stage.accompany.arranger import Arranger, ControllerMap, section_name
 from stage.accompany.band import Band
 from stage.accompany.controls import MAX_STEP_PER_BAR, Controls
 from stage.accompany.rehearse import notes, rehearse
 from stage.engine.events import MidiMessage
+from stage.engine.state import PerformanceState
 
 LENGTHS = {"intro": 2, "main_a": 0, "main_b": 0, "main_c": 0, "main_d": 0, "fill": 1,
            "break": 1, "ending": 2}
@@ -141,3 +144,33 @@ def test_steering_applies_from_a_bar_line_never_mid_bar() -> None:
     assert all(spread <= 2 * band.style.humanize_velocity + 1 for spread in spreads.values())
     means = [sum(v) / len(v) for _, v in sorted(by_bar.items())]
     assert means[2] < means[3] < means[4], means  # steps up bar by bar from bar 3 on
+
+
+def test_a_failing_part_is_muted_and_the_band_plays_on() -> None:
+    band = Band("pop-rock", chart=CHART, key=KEY_C)
+    keys = next(p for p in band.parts if p.name == "keys")
+
+    def broken(*args: object) -> list:  # type: ignore[type-arg]
+        raise RuntimeError("a bug in one part")
+
+    keys.play = broken  # type: ignore[method-assign]
+    events = rehearse(band, 2, key=KEY_C)
+    assert band.muted == {"keys"}
+    assert {n.part for n in notes(events)} == {"drums", "bass", "pad"}
+
+
+def test_when_the_follower_moves_the_downbeat_bars_follow_it() -> None:
+    band = Band("house", seed=1, chart=CHART, key=KEY_C)
+    events = []
+    shift = 960  # from bar 4 on the follower hears the downbeat a beat later
+    for start in range(0, 10 * BAR, 480):
+        anchor = (start // BAR) * BAR if start < 4 * BAR else (
+            ((start - shift) // BAR) * BAR + shift)
+        state = PerformanceState(tick=start, meter=METER, bar_start_tick=anchor, key=KEY_C)
+        if start == 6 * BAR:
+            band.command_section("main_d")
+        events.extend(band.window(state, start, start + 480))
+    cues = section_cues(events)
+    assert cues[-2:] == [(6 * BAR + shift, "fill"), (7 * BAR + shift, "main_d")]
+    kicks = sorted(n.tick for n in notes(events, "drums") if n.pitch == 36)
+    assert all(b - a >= 480 for a, b in itertools.pairwise(kicks)), "no doubled beat"
