@@ -65,12 +65,13 @@ def check_file(path: Path) -> tuple[Show | None, list[Problem]]:
     else:
         song = check_song(data, where, path)
         show = None if song is None else Show(song.title, (song,), source=path)
-    return (show if not problems else None), in_order(problems)
+    return (show if not problems else None), in_order(problems, path)
 
 
-def in_order(problems: list[Problem]) -> list[Problem]:
-    """Files in the order they were read, each file's problems by line and column."""
-    first_seen: dict[Path, int] = {}
+def in_order(problems: list[Problem], first: Path) -> list[Problem]:
+    """``first`` file's problems, then other files in the order they were read, each
+    file's problems by line and column."""
+    first_seen: dict[Path, int] = {first: 0}
     for problem in problems:
         first_seen.setdefault(problem.file, len(first_seen))
     return sorted(problems, key=lambda p: (first_seen[p.file], p.line, p.col))

@@ -5,6 +5,7 @@ problem for every reference that does not resolve."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -60,9 +61,10 @@ def build_song(data: dict[str, Any], where: Reporter, source: Path,
     sections = _sections(data, where, meter)
     form = _form(data, where, sections)
     chart = _chart(form, sections)
-    _polls(data, where, sections)
+    named = {**{name: None for name in _table(data, "sections")}, **sections}  # no cascades
+    _polls(data, where, named)
     controller = _controller(_table(data, "controller"), where)
-    _scenes(data, where, sections)
+    _scenes(data, where, named)
     if where.count() != before:
         return None
     mix = {part: PartSettings(
@@ -225,8 +227,7 @@ def _chart(form: list[str], sections: dict[str, SongSection]) -> ChordChart | No
     return ChordChart(sections=charts, form=tuple(form))
 
 
-def _polls(data: dict[str, Any], where: Reporter,
-           sections: dict[str, SongSection]) -> None:
+def _polls(data: dict[str, Any], where: Reporter, sections: Mapping[str, object]) -> None:
     seen: set[str] = set()
     entries = data.get("polls")
     for index, entry in enumerate(entries if isinstance(entries, list) else []):
@@ -242,7 +243,7 @@ def _polls(data: dict[str, Any], where: Reporter,
 
 
 def _poll_ok(entry: dict[str, Any], at: PathKey, where: Reporter,
-             sections: dict[str, SongSection]) -> None:
+             sections: Mapping[str, object]) -> None:
     name = f"polls[{at[-1]}]"
     kind = entry.get("kind")
     if kind == "choice":
@@ -345,7 +346,7 @@ def _channel(value: Any) -> int | None:
     return value - 1 if value > 0 else -1
 
 
-def _scenes(data: dict[str, Any], where: Reporter, sections: dict[str, SongSection]) -> None:
+def _scenes(data: dict[str, Any], where: Reporter, sections: Mapping[str, object]) -> None:
     for name in _table(_table(data, "osc"), "scenes"):
         if name in sections:
             continue
