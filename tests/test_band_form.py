@@ -174,3 +174,10 @@ def test_when_the_follower_moves_the_downbeat_bars_follow_it() -> None:
     assert cues[-2:] == [(6 * BAR + shift, "fill"), (7 * BAR + shift, "main_d")]
     kicks = sorted(n.tick for n in notes(events, "drums") if n.pitch == 36)
     assert all(b - a >= 480 for a, b in itertools.pairwise(kicks)), "no doubled beat"
+
+
+def test_a_footswitch_cc_switches_section_once_per_press() -> None:
+    cmap = ControllerMap()
+    press, hold, release = (0xB0, 82, 127), (0xB0, 82, 100), (0xB0, 82, 0)
+    actions = [cmap.interpret(MidiMessage(0, bytes(d)))[1] for d in (press, hold, release)]
+    assert [len(a) for a in actions] == [1, 0, 0] and actions[0][0].name == "main_c"

@@ -186,3 +186,20 @@ def test_walking_bass_approaches_the_next_chord_chromatically_when_complex() -> 
         next_bar = (note.tick // BAR + 1) * BAR
         target = chart_chord(next_bar)
         assert (note.pitch + 1) % 12 == target.bass_pc, (note, target)
+
+
+@pytest.mark.parametrize("meter_text", ["3/4", "6/8", "5/4"])
+def test_other_meters_lay_the_patterns_on_their_own_bars(meter_text: str) -> None:
+    from stage.engine.state import Meter
+
+    meter = Meter.parse(meter_text)
+    band = Band("pop-rock", seed=2, chart=CHART, key=KEY_C, start_section="main_c")
+    events = rehearse(band, 6, meter=meter, key=KEY_C,
+                      on_bar=lambda bar: bar == 2 and band.command_section("main_d"))
+    bar = meter.ticks_per_bar
+    downbeat_bass = [n for n in notes(events, "bass") if n.tick % bar < 40]
+    assert len(downbeat_bass) == 6, "the bass marks every downbeat"
+    for note in downbeat_bass:
+        chord = CHART.chord_at(note.tick // bar, 0, meter)
+        assert chord is not None and note.pitch % 12 == chord.bass_pc
+    assert all(n.tick < 6 * bar for n in notes(events))

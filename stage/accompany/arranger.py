@@ -143,6 +143,8 @@ class ControllerAction:
 DEFAULT_PADS = {36: "main_a", 37: "main_b", 38: "main_c", 39: "main_d", 40: "fill",
                 41: "break", 42: "ending", 43: "intro"}
 DEFAULT_CCS = {1: "energy", 2: "density", 71: "complexity", 74: "mood", 76: "swing"}
+DEFAULT_SECTION_CCS = {80: "main_a", 81: "main_b", 82: "main_c", 83: "main_d"}
+"""General-purpose buttons 5-8 (CC 80-83), as footswitches often send them."""
 
 
 @dataclass
@@ -151,17 +153,20 @@ class ControllerMap:
 
     ``pads``: note number -> section, on ``pad_channel`` (0-based; 9 is GM channel 10;
     -1 any); ``ccs``: controller number -> control (0-127 scaled to 0-1) on ``cc_channel``;
-    a double tap of the sustain pedal within ``double_tap_ms`` -> ``double_tap`` section.
+    ``section_ccs``: controller number -> section, on a press (the value rising to 64 or
+    more); a double tap of the sustain pedal within ``double_tap_ms`` -> ``double_tap``.
     """
 
     pads: dict[int, str] = field(default_factory=lambda: dict(DEFAULT_PADS))
     pad_channel: int = 9
     ccs: dict[int, str] = field(default_factory=lambda: dict(DEFAULT_CCS))
     cc_channel: int = -1
+    section_ccs: dict[int, str] = field(default_factory=lambda: dict(DEFAULT_SECTION_CCS))
     double_tap: str | None = "ending"
     double_tap_ms: float = 400.0
     _last_press_ns: int | None = field(default=None, repr=False)
     _pedal_down: bool = field(default=False, repr=False)
+    _buttons_down: set[int] = field(default_factory=set, repr=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ControllerMap:
@@ -174,6 +179,9 @@ class ControllerMap:
             bad = [v for v in cmap.ccs.values() if v not in CONTROL_NAMES]
             if bad:
                 raise ValueError(f"unknown controls in [controller.ccs]: {bad}")
+        if "section_ccs" in data:
+            cmap.section_ccs = {int(k): section_name(str(v))
+                                for k, v in data["section_ccs"].items()}
         cmap.pad_channel = int(data.get("pad_channel", cmap.pad_channel))
         cmap.cc_channel = int(data.get("cc_channel", cmap.cc_channel))
         tap = data.get("sustain_double_tap", cmap.double_tap)
@@ -194,8 +202,18 @@ class ControllerMap:
         control, value = message.data[1], message.data[2]
         if control == CC_SUSTAIN:
             return False, self._pedal(value >= 64, message.stamp_ns)
-        if control in self.ccs and self.cc_channel in (-1, message.channel):
+        if self.cc_channel not in (-1, message.channel):
+            return False, []
+        if control in self.ccs:
             return True, [ControllerAction("control", self.ccs[control], value / 127.0)]
+        if control in self.section_ccs:
+            pressed = value >= 64 and control not in self._buttons_down
+            if value >= 64:
+                self._buttons_down.add(control)
+            else:
+                self._buttons_down.discard(control)
+            return True, [ControllerAction("section", self.section_ccs[control])] if pressed \
+                else []
         return False, []
 
     def _pedal(self, down: bool, stamp_ns: int) -> list[ControllerAction]:
