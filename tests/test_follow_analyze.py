@@ -1,0 +1,80 @@
+"""``stage analyze``: the JSON format, the priors, the tracks, and unreadable files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mir_eval
+import numpy as np
+import pytest
+
+from stage.cli import main
+from tests.conftest import ROOT, data_dir
+
+FIXTURE = ROOT / "tests" / "fixtures" / "pop909" / "701" / "701.mid"
+
+
+def analyze(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
+    assert main(["analyze", *args]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_the_json_has_every_decision_with_its_moment(capsys: pytest.CaptureFixture[str]) -> None:
+    result = analyze(capsys, str(FIXTURE), "--json")
+    assert {"beats", "chords", "key", "tempo"} <= result.keys()
+    assert len(result["beats"]) > 100
+    for beat in result["beats"]:
+        assert set(beat) == {"time", "decided_at", "downbeat"}
+        assert beat["decided_at"] >= beat["time"] - 1e-6
+    for chord in result["chords"]:
+        assert chord["decided_at"] >= chord["start"]
+        if chord["label"] != "N":
+            mir_eval.chord.encode(chord["label"])  # raises on a malformed label
+    assert result["key"][0]["label"].split(":")[1] in ("maj", "min")
+    assert all(t["bpm"] > 0 for t in result["tempo"])
+    downbeats = [i for i, b in enumerate(result["beats"]) if b["downbeat"]]
+    assert np.all(np.diff(downbeats) == 4)
+
+
+def test_meter_and_tempo_priors(capsys: pytest.CaptureFixture[str]) -> None:
+    result = analyze(capsys, str(FIXTURE), "--json", "--meter", "3/4", "--tempo", "66")
+    downbeats = [i for i, b in enumerate(result["beats"]) if b["downbeat"]]
+    assert np.all(np.diff(downbeats) == 3)
+    assert result["tempo"][0]["bpm"] == pytest.approx(66, rel=0.2)
+
+
+def test_tracks_choose_the_performer(capsys: pytest.CaptureFixture[str]) -> None:
+    melody = analyze(capsys, str(FIXTURE), "--json", "--tracks", "MELODY")
+    everyone = analyze(capsys, str(FIXTURE), "--json")
+    assert melody["beats"] != everyone["beats"]
+
+
+@pytest.mark.parametrize("name", ["corrupt.mid", "missing.mid"])
+def test_unreadable_file_is_one_line_and_exit_2(
+        capsys: pytest.CaptureFixture[str], name: str) -> None:
+    path = ROOT / "tests" / "fixtures" / name
+    assert main(["analyze", str(path), "--json"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and name in err
+
+
+def test_pop909_beats_and_chords_beat_the_baselines(capsys: pytest.CaptureFixture[str]) -> None:
+    folder: Path = data_dir() / "pop909" / "702"
+    if not folder.is_dir():
+        pytest.skip(f"POP909 data not found at {folder} (set STAGE_DATA)")
+    from benchmarks.follow_midi import beat_scores, chord_scores, pop909_song
+    from stage.engine.follow.baseline import frame_chords, ioi_beats
+    from stage.engine.follow.offline import analyze_messages
+    from stage.engine.state import Meter
+
+    messages, bpm = pop909_song(folder)
+    result = analyze_messages(messages, Meter(4, 4), bpm)
+    ref = np.loadtxt(folder / "beat_midi.txt")[:, 0]
+    ours = beat_scores(ref, [b["time"] for b in result["beats"]])["f"]
+    base = beat_scores(ref, ioi_beats(messages, 60 / bpm))["f"]
+    assert ours > 0.9 and ours > base
+    chords = chord_scores(folder / "chord_midi.txt", [c["start"] for c in result["chords"]],
+                          [c["label"] for c in result["chords"]])
+    base_chords = chord_scores(folder / "chord_midi.txt", *frame_chords(messages))
+    assert chords["majmin"] > 0.7 and chords["majmin"] > base_chords["majmin"]
