@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stage.accompany.band import Band  # noqa: E402
-from stage.accompany.style import list_styles  # noqa: E402
+from stage.accompany.style import list_styles, load_style  # noqa: E402
 from stage.engine.chart import ChartSection, ChordChart  # noqa: E402
 from stage.engine.events import Event, MidiMessage, Note, NoteOn  # noqa: E402
 from stage.engine.harmony import CHORD_INTERVALS, Chord, Key  # noqa: E402
@@ -328,6 +328,9 @@ def main() -> int:
         print(json.dumps({"error": f"no POP909 dev songs under {args.data}"}))
         return 1
     styles = [s for s in args.styles.split(",") if s]
+    # A song is played only in the styles of its own meter (no waltz for a 4/4 song).
+    meters = {s: load_style(s).meter.beats_per_bar for s in styles}
+    songs_per_style: dict[str, int] = defaultdict(int)
     cost: dict[str, list[float]] = defaultdict(list)
     ratios: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     matches: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -340,9 +343,12 @@ def main() -> int:
             continue
         songs += 1
         bars += song.bars
+        fitting = [s for s in styles if meters[s] == song.meter.beats_per_bar]
         runs = [("baseline", BlockChords(song.chart))] + [
             (style, Band(style, seed=args.seed, chart=song.chart, key=song.keys[0][1],
-                         harmony_source="chart", start_section="intro")) for style in styles]
+                         harmony_source="chart", start_section="intro")) for style in fitting]
+        for style in fitting:
+            songs_per_style[style] += 1
         for label, generator in runs:
             timings: list[tuple[int, str, int]] = []
             if isinstance(generator, Band):
@@ -370,6 +376,7 @@ def main() -> int:
                          ("drums", "bass", "keys", "pad", "arp") if cost[p]) / 1000.0
     result = {
         "songs": songs, "bars": bars, "gc": "off" if args.no_gc else "on", "styles": styles,
+        "songs_per_style": dict(songs_per_style),
         "window_ticks": WINDOW_TICKS,
         "cost_per_bar_us": {part: spread(v) for part, v in sorted(cost.items())
                             if part != "baseline"},
@@ -381,12 +388,14 @@ def main() -> int:
         "baseline_strong_beat_chord_tones": {
             p: round(g / t, 4) for p, (g, t) in ratios["baseline"].items() if t},
         "strong_beat_chord_tones_per_style": {
-            s: {p: round(g / t, 4) for p, (g, t) in ratios[s].items() if t} for s in styles},
+            s: {p: round(g / t, 4) for p, (g, t) in ratios[s].items() if t}
+            for s in styles if songs_per_style[s]},
         "chord_match": {
             "band": round(sum(matches[s][0] for s in styles) /
                           max(1, sum(matches[s][1] for s in styles)), 4),
             "baseline": round(matches["baseline"][0] / max(1, matches["baseline"][1]), 4),
-            "per_style": {s: round(matches[s][0] / max(1, matches[s][1]), 4) for s in styles},
+            "per_style": {s: round(matches[s][0] / max(1, matches[s][1]), 4)
+                          for s in styles if songs_per_style[s]},
             "segments_judged_baseline": matches["baseline"][1],
             "segments_judged_band": sum(matches[s][1] for s in styles),
         },

@@ -203,3 +203,24 @@ def test_other_meters_lay_the_patterns_on_their_own_bars(meter_text: str) -> Non
         chord = CHART.chord_at(note.tick // bar, 0, meter)
         assert chord is not None and note.pitch % 12 == chord.bass_pc
     assert all(n.tick < 6 * bar for n in notes(events))
+
+
+def test_the_waltz_plays_in_three() -> None:
+    from stage.engine.state import Meter
+
+    three = Meter(3, 4)
+    band = Band("waltz", seed=1, chart=CHART, key=KEY_C, start_section="main_b")
+    events = rehearse(band, 4, meter=three, key=KEY_C)
+    bar, beat = three.ticks_per_bar, three.ticks_per_beat
+    bass_beats = {(n.tick % bar) // beat for n in notes(events, "bass")}
+    keys_beats = {(n.tick % bar) // beat for n in notes(events, "keys")}
+    assert bass_beats == {0} and keys_beats == {1, 2}, "oom-pah-pah"
+
+
+def test_percussion_channel_notes_get_no_harmony() -> None:
+    from stage.accompany.rehearse import steady_state
+    from stage.engine.events import MidiMessage
+    from stage.engine.state import Meter
+
+    band = Band("pop-rock", chart=CHART, key=KEY_C)
+    assert band.react(MidiMessage(0, bytes((0x99, 50, 90))), steady_state(0, Meter())) == ()

@@ -14,6 +14,8 @@ from stage.accompany.style import PartMix
 from stage.engine.events import CC_SUSTAIN, Event, MidiMessage, NoteOff, NoteOn
 from stage.engine.harmony import Chord, Key
 
+PERCUSSION = 9
+"""GM channel 10 (0-based 9): notes there are drums and pads, never harmonised."""
 MIN_GAP = 3
 """Semitones at least between a voice and the melody or the voice above it."""
 
@@ -40,6 +42,8 @@ class HarmonyVoices:
     def answer(self, message: MidiMessage, tick: int, chord: Chord, key: Key,
                energy: float) -> list[Event]:
         """Events answering one performer message, stamped ``tick``."""
+        if (message.is_note_on or message.is_note_off) and message.channel == PERCUSSION:
+            return []  # drum pads are rhythm, not melody
         if message.is_note_on:
             return self._note_on(message, tick, chord, key, energy)
         if message.is_note_off:
