@@ -165,6 +165,8 @@ class Poll:
                                 "effects": [dict(e) for e in self.effects]}
         if self.control is not None:
             data["control"] = self.control
+        if self.smoothing is not None:
+            data["max_step"] = self.smoothing  # largest change per bar this poll may cause
         return data
 
     def spec(self, opened_at_bar: int) -> dict[str, Any]:

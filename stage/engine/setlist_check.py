@@ -174,8 +174,8 @@ def check_song(data: dict[str, Any], where: Where, source: Path) -> Song | None:
 
 def _check_show(path: Path, data: dict[str, Any], where: Where) -> Show | None:
     schema_problems("show_file", data, where)
-    head = data.get("show") if isinstance(data.get("show"), dict) else {}
-    entries = data.get("song") if isinstance(data.get("song"), list) else []
+    head: dict[str, Any] = data["show"] if isinstance(data.get("show"), dict) else {}
+    entries: list[Any] = data["song"] if isinstance(data.get("song"), list) else []
     songs: list[Song | None] = [
         _check_entry(path, index, entry, where) for index, entry in enumerate(entries)
         if isinstance(entry, dict)]
