@@ -61,15 +61,14 @@ class ConsoleApi:
             spec = parse_poll_spec(body)
         except ProtocolError as exc:
             raise web.HTTPBadRequest(text=str(exc)) from exc
-        self.service.tallier.open_poll(spec, time.perf_counter_ns())
+        await self.service.open_poll(spec)
         await self.service.to_engines(encode("console", action="open_poll", poll=spec.to_json()))
         return web.json_response({"ok": True, "poll": spec.to_json()})
 
     async def close_poll(self, request: web.Request) -> web.StreamResponse:
         body = await self._body(request)
         poll_id = body.get("id")
-        result = self.service.tallier.close_poll(
-            time.perf_counter_ns(), poll_id if isinstance(poll_id, str) else None)
+        result = await self.service.close_poll(poll_id if isinstance(poll_id, str) else None)
         return web.json_response({"ok": result is not None,
                                   "result": result.to_json() if result else None})
 

@@ -38,8 +38,8 @@ async def serve_engine(service: AudienceService, request: web.Request) -> web.We
             if message.type != WSMsgType.TEXT:
                 continue
             try:
-                apply_engine_message(service, decode_frame(message.data,
-                                                           MAX_ENGINE_MESSAGE_BYTES))
+                await apply_engine_message(service, decode_frame(message.data,
+                                                                 MAX_ENGINE_MESSAGE_BYTES))
             except ProtocolError as exc:
                 await ws.send_str(error_frame(exc.code, str(exc)))
     finally:
@@ -48,9 +48,8 @@ async def serve_engine(service: AudienceService, request: web.Request) -> web.We
     return ws
 
 
-def apply_engine_message(service: AudienceService, message: dict[str, Any]) -> None:
+async def apply_engine_message(service: AudienceService, message: dict[str, Any]) -> None:
     """``state`` (bar started), ``open_poll``, ``close_poll``; no reply."""
-    now = time.perf_counter_ns()
     kind = message["type"]
     tallier = service.tallier
     if kind == "state":
@@ -58,15 +57,15 @@ def apply_engine_message(service: AudienceService, message: dict[str, Any]) -> N
         if isinstance(bar, bool) or not isinstance(bar, int):
             raise ProtocolError("bad_field", "state needs an integer bar")
         section = message.get("section")
-        tallier.on_state(bar, section if isinstance(section, str) else None, now)
+        await service.on_state(bar, section if isinstance(section, str) else None)
     elif kind == "open_poll":
         spec = parse_poll_spec(message.get("poll"))
         current = tallier.book.current
         if message.get("resume") and current is not None and current.poll_id == spec.poll_id:
             return  # a reconnecting engine resumes a window we hold (open or closed)
-        tallier.open_poll(spec, now)
+        await service.open_poll(spec)
     elif kind == "close_poll":
         poll_id = message.get("id")
-        tallier.close_poll(now, poll_id if isinstance(poll_id, str) else None)
+        await service.close_poll(poll_id if isinstance(poll_id, str) else None)
     else:
         raise ProtocolError("bad_type", "the engine sends state, open_poll or close_poll")

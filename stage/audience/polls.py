@@ -216,16 +216,18 @@ class PollBook:
             raise ProtocolError("poll_closed", "that poll is not open")
         return poll
 
-    def on_musical_state(self, bar: int, section: str | None, now_ns: int) -> PollResult | None:
-        """The engine reports bar ``bar`` started in ``section``; close a poll due now."""
-        section_changed = self.section is not None and section != self.section
-        self.bar, self.section = bar, section
+    def due_to_close(self, bar: int, section: str | None) -> bool:
+        """Whether a state for bar ``bar`` in ``section`` closes the open poll."""
         poll = self.current
         if poll is None or not poll.open:
-            return None
+            return False
         spec = poll.spec
-        if (spec.close_bar is not None and bar >= spec.close_bar) or (
-            spec.close_on_section and section_changed
-        ):
-            return self.close(now_ns)
-        return None
+        section_changed = self.section is not None and section != self.section
+        return (spec.close_bar is not None and bar >= spec.close_bar) or (
+            spec.close_on_section and section_changed)
+
+    def on_musical_state(self, bar: int, section: str | None, now_ns: int) -> PollResult | None:
+        """The engine reports bar ``bar`` started in ``section``; close a poll due now."""
+        due = self.due_to_close(bar, section)
+        self.bar, self.section = bar, section
+        return self.close(now_ns) if due else None

@@ -8,6 +8,7 @@ Routes: ``/`` phone page (sets the signed device cookie), ``/screen`` big-screen
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -21,9 +22,11 @@ from aiohttp import WSMsgType, web
 from stage.audience import pages
 from stage.audience.broadcast import Phone, PhoneRegistry
 from stage.audience.identity import COOKIE_NAME, DeviceSigner, new_secret, token_ok
+from stage.audience.polls import PollResult
 from stage.audience.protocol import (
     MAX_MESSAGE_BYTES,
     Ping,
+    PollSpec,
     ProtocolError,
     encode,
     error_frame,
@@ -108,6 +111,12 @@ class LocalBackend:
     async def publish(self, frame: str) -> None:
         await self.service.broadcast(frame)
 
+    async def before_close(self) -> None:
+        return None
+
+    async def after_open(self, poll_id: str) -> None:
+        return None
+
     async def stop(self) -> None:
         return None
 
@@ -125,6 +134,8 @@ class AudienceService:
         self.address_connects = AddressLimits(CONNECT_RATE, CONNECT_BURST)
         self.stats = {"accepted": 0, "rejected": 0, "closed_abusive": 0, "refused": 0}
         self.last_frame = ""
+        self.poke = asyncio.Event()
+        """Set when a poll opens or closes: phones hear at once, not at the next tick."""
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- application --------------------------------------------------------------------
@@ -275,7 +286,9 @@ class AudienceService:
         seen = -1
         period = 1.0 / self.config.phone_hz
         while True:
-            await asyncio.sleep(period)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.poke.wait(), period)
+            self.poke.clear()
             if self.tallier.changed == seen:
                 continue
             seen = self.tallier.changed
@@ -284,6 +297,30 @@ class AudienceService:
     async def broadcast(self, frame: str) -> None:
         self.last_frame = frame
         await self.registry.broadcast(frame)
+
+    # --- poll windows (from the engine link or the console) ------------------------------
+    async def open_poll(self, spec: PollSpec) -> None:
+        current = self.tallier.book.current
+        if current is not None and current.open and current.poll_id != spec.poll_id:
+            await self.backend.before_close()
+        self.tallier.open_poll(spec, time.perf_counter_ns())
+        await self.backend.after_open(spec.poll_id)
+        self.poke.set()
+
+    async def close_poll(self, poll_id: str | None = None) -> PollResult | None:
+        current = self.tallier.book.current
+        if current is None or not current.open or poll_id not in (None, current.poll_id):
+            return None
+        await self.backend.before_close()
+        self.poke.set()
+        return self.tallier.close_poll(time.perf_counter_ns(), poll_id)
+
+    async def on_state(self, bar: int, section: str | None) -> None:
+        """The engine says bar ``bar`` started in ``section``: a poll due closes now."""
+        if self.tallier.book.due_to_close(bar, section):
+            await self.backend.before_close()
+            self.poke.set()
+        self.tallier.on_state(bar, section, time.perf_counter_ns())
 
     # --- engine -------------------------------------------------------------------------
     def _token_ok(self, request: web.Request) -> bool:
