@@ -124,6 +124,10 @@ BROKEN = {
     "scene": (replace('chorus = "wide"', 'solo = "wide"'),
               [(35, 1, "'solo' is not a section")]),
     "not utf-8": (None, [(1, 8, "not UTF-8")]),
+    "bounds order": (replace("[mix.bass]", "[bounds]\nenergy = [0.9, 0.2]\n\n[mix.bass]"),
+                     [(23, 1, "low 0.9 is above high 0.2")]),
+    "bounds control": (replace("[mix.bass]", "[bounds]\nvolume = [0.1, 0.2]\n\n[mix.bass]"),
+                       [(23, 1, "unknown name 'volume'")]),
 }
 
 

@@ -62,6 +62,7 @@ def test_inline_song_and_units(demo: Show) -> None:
     assert funk.mix["bass"].program == 36
     assert funk.mix["keys"].engine == "model"
     assert funk.mix["arp"].mute
+    assert funk.crowd_bounds == {"energy": (0.35, 0.95), "complexity": (0.2, 0.8)}
     assert funk.controller is not None
     table = funk.controller.as_dict()
     assert table["pad_channel"] == 9 and table["cc_channel"] == -1

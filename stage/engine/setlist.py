@@ -182,8 +182,9 @@ class Poll:
 class Song:
     """One song: priors for the follower (``tempo`` bpm, ``meter``, ``key``, ``chart``),
     the band's ``style`` and ``form`` (song section names in playing order; see
-    :attr:`sections`), part ``mix``, starting ``controls``, the ``controller`` map, the
-    crowd's ``polls`` and the VJ rig's ``osc_scenes`` (song section -> scene name)."""
+    :attr:`sections`), part ``mix``, starting ``controls``, ``crowd_bounds`` (control ->
+    (lo, hi) the crowd may not steer it out of), the ``controller`` map, the crowd's
+    ``polls`` and the VJ rig's ``osc_scenes`` (song section -> scene name)."""
 
     title: str
     tempo: float
@@ -195,6 +196,7 @@ class Song:
     chart: ChordChart | None = None
     mix: Mapping[str, PartSettings] = field(default_factory=dict)
     controls: Mapping[str, float] = field(default_factory=dict)
+    crowd_bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     controller: ControllerSettings | None = None
     polls: tuple[Poll, ...] = ()
     osc_scenes: Mapping[str, str] = field(default_factory=dict)

@@ -65,6 +65,7 @@ def build_song(data: dict[str, Any], where: Reporter, source: Path,
     _polls(data, where, named)
     controller = _controller(_table(data, "controller"), where)
     _scenes(data, where, named)
+    _bounds(data, where)
     if where.count() != before:
         return None
     mix = {part: PartSettings(
@@ -77,6 +78,7 @@ def build_song(data: dict[str, Any], where: Reporter, source: Path,
         title=str(data["title"]), tempo=float(data["tempo"]), meter=meter, key=key,
         style=str(data["style"]), form=tuple(form), sections=sections, chart=chart, mix=mix,
         controls={k: float(v) for k, v in _table(data, "controls").items()},
+        crowd_bounds={k: (float(v[0]), float(v[1])) for k, v in _table(data, "bounds").items()},
         controller=controller, polls=tuple(_poll(p) for p in data.get("polls", ())),
         osc_scenes={k: str(v) for k, v in _table(_table(data, "osc"), "scenes").items()},
         source=source)
@@ -359,3 +361,11 @@ def _scenes(data: dict[str, Any], where: Reporter, sections: Mapping[str, object
 
 def _arranger_list() -> str:
     return ", ".join(s.replace("_", "-") for s in ARRANGER_SECTIONS)
+
+
+def _bounds(data: dict[str, Any], where: Reporter) -> None:
+    for name, pair in _table(data, "bounds").items():
+        if isinstance(pair, list) and len(pair) == 2 and all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in pair) \
+                and pair[0] > pair[1]:
+            where.add(("bounds", name), f"bounds.{name}: low {pair[0]} is above high {pair[1]}")
