@@ -8,6 +8,7 @@ step's tick, so a render is identical however the windows are cut.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -109,6 +110,7 @@ class Part:
         self.mix: PartMix = style.mix[name]
         self.seed = seed
         self.salt = sum(ord(c) * 131**i for i, c in enumerate(name)) & 0xFFFF
+        self._hit_cache: dict[tuple[str, int], list[tuple[int, str, int]]] = {}
 
     def play(self, plans: Sequence[BarPlan], harmony: HarmonyView, start_tick: int,
              end_tick: int) -> list[Event]:
@@ -136,17 +138,35 @@ class Part:
         per_beat = max(1, len(pattern) // self.style.meter.beats_per_bar)
         length = max(1, plan.meter.ticks_per_beat // per_beat)
         count = per_beat * plan.meter.beats_per_bar
-        first = max(0, (start_tick - TIMING_MARGIN - plan.start_tick) // length)
-        last = min(count, (end_tick + TIMING_MARGIN - plan.start_tick) // length + 1)
-        size = len(pattern)
-        for index in range(first, last):
-            char = pattern[index % size]
-            if char in ".-":
-                continue
-            held = 0
-            while index + held + 1 < count and pattern[(index + held + 1) % size] == "-":
-                held += 1
+        hits = self._hits(pattern, count)
+        # Only steps that swing and humanize can move into the window are candidates.
+        spread = self.style.humanize_timing + 1
+        late = round(plan.swing * PPQ * 4 / self.style.swing_unit / 3) + spread
+        first = max(0, -(-(start_tick - late - plan.start_tick) // length))
+        last = min(count, (end_tick + spread - plan.start_tick) // length + 1)
+        for index, char, held in hits[bisect.bisect_left(hits, (first,)):]:
+            if index >= last:
+                break
             yield Step(index, char, plan.start_tick + index * length, length, held)
+
+    def _hits(self, pattern: str, count: int) -> list[tuple[int, str, int]]:
+        """(index, character, held steps) of every sounding step of ``pattern`` laid over
+        ``count`` steps, cached: patterns are few and bars are many."""
+        key = (pattern, count)
+        hits = self._hit_cache.get(key)
+        if hits is None:
+            size = len(pattern)
+            hits = []
+            for index in range(count):
+                char = pattern[index % size]
+                if char in ".-":
+                    continue
+                held = 0
+                while index + held + 1 < count and pattern[(index + held + 1) % size] == "-":
+                    held += 1
+                hits.append((index, char, held))
+            self._hit_cache[key] = hits
+        return hits
 
     def place(self, plan: BarPlan, step: Step) -> int:
         """The tick a step sounds at: its grid tick, swung and humanized, never before the
