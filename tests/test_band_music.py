@@ -224,3 +224,18 @@ def test_percussion_channel_notes_get_no_harmony() -> None:
 
     band = Band("pop-rock", chart=CHART, key=KEY_C)
     assert not band.react(MidiMessage(0, bytes((0x99, 50, 90))), steady_state(0, Meter()))
+
+
+def test_a_no_chord_bar_leaves_the_harmony_parts_resting() -> None:
+    from stage.accompany.rehearse import steady_state
+    from stage.engine.chart import ChartSection, ChordChart
+    from stage.engine.events import MidiMessage
+    from stage.engine.state import Meter
+
+    chart = ChordChart({"v": ChartSection.parse("v", ["C", "N", "F", "G"])}, ("v",))
+    band = Band("pop-rock", seed=1, chart=chart, key=KEY_C, start_section="main_c")
+    events = rehearse(band, 4, key=KEY_C)
+    in_nc = {n.part for n in notes(events) if BAR + 40 <= n.tick < 2 * BAR}
+    assert in_nc == {"drums"}
+    answer = band.react(MidiMessage(0, bytes((0x90, 72, 90))), steady_state(BAR + 100, Meter()))
+    assert not answer

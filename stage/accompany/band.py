@@ -166,8 +166,11 @@ class Band:
             view = BandHarmony(self, state)
             plan = view.plan_at(state.tick)
             energy = plan.controls.energy if plan else self.controls.values().energy
-            return self.harmony.answer(message, state.tick, view.chord_at(state.tick),
-                                       view.key, energy)
+            chord = view.chord_at(state.tick)
+            if chord is None and message.is_note_on:
+                return ()  # no chord here (N.C.): the melody sounds alone
+            return self.harmony.answer(message, state.tick, chord or view.tonic, view.key,
+                                       energy)
         except Exception:
             log.exception("harmony voices failed; muting them")
             self.muted.add("harmony")
@@ -229,16 +232,18 @@ class Band:
                 for plan in plans
                 if plan.form.first and start_tick <= plan.start_tick < end_tick]
 
-    def chart_chord(self, tick: int, bar_start: int, meter: Meter) -> Chord | None:
-        """The chart's chord at ``tick`` in the bar starting ``bar_start`` (ticks)."""
+    def chart_chord(self, tick: int, bar_start: int, meter: Meter
+                    ) -> tuple[Chord | None, bool]:
+        """(the chart's chord at ``tick`` in the bar starting ``bar_start`` (ticks), whether
+        the chart covers that bar): (None, True) is the chart's N.C."""
         if not self._chart_bars:
-            return None
+            return None, False
         index = (bar_start - self.chart_start_tick) // meter.ticks_per_bar
         if index < 0:
-            return None
+            return None, False
         bar = self._chart_bars[index % len(self._chart_bars)]
         slot = min((tick - bar_start) * len(bar) // meter.ticks_per_bar, len(bar) - 1)
-        return bar[max(slot, 0)]
+        return bar[max(slot, 0)], True
 
 
 class BandHarmony:
@@ -257,29 +262,35 @@ class BandHarmony:
     def plan_at(self, tick: int) -> BarPlan | None:
         return self.band.plan_at(tick, self.state.meter, self.state.bar_start_tick)
 
-    def chord_at(self, tick: int) -> Chord:
+    @property
+    def tonic(self) -> Chord:
+        return self._tonic
+
+    def chord_at(self, tick: int) -> Chord | None:
+        """The chord the band plays at ``tick``; None where the chart marks no chord."""
         plan = self.plan_at(tick)
         meter = self.state.meter
         bar = meter.ticks_per_bar
         anchor = self.state.bar_start_tick
         bar_start = plan.start_tick if plan else anchor + ((tick - anchor) // bar) * bar
         chord = self._source_chord(tick, bar_start, meter)
-        if plan is None:
+        if plan is None or chord is None:
             return chord
         if plan.section == "ending" and self._last_bar_of_ending(plan):
             chord = self._tonic
         return colour(chord, self.key, plan.controls.mood)
 
-    def _source_chord(self, tick: int, bar_start: int, meter: Meter) -> Chord:
+    def _source_chord(self, tick: int, bar_start: int, meter: Meter) -> Chord | None:
         followed = self.state.chord
         if followed is not None and tick >= self._state_bar_end:
             followed = self.state.next_chord or followed
-        charted = self.band.chart_chord(tick, bar_start, meter)
-        if self.band.harmony_source == "chart":
-            return charted or followed or self._tonic
-        if self.band.harmony_source == "follower":
+        charted, in_chart = self.band.chart_chord(tick, bar_start, meter)
+        source = self.band.harmony_source
+        if source == "follower" or (source == "auto" and followed is not None):
             return followed or self._tonic
-        return followed or charted or self._tonic
+        if in_chart:
+            return charted  # the chart's own chord, or None for its N.C.
+        return followed or self._tonic
 
     def _last_bar_of_ending(self, plan: BarPlan) -> bool:
         return plan.form.bar_in_section + 1 >= self.band.style.sections["ending"].bars

@@ -36,6 +36,8 @@ class Arp(Part):
             if not start_tick <= tick < end_tick:
                 continue
             chord = harmony.chord_at(step.tick)
+            if chord is None:
+                continue
             run = self.run(plan, chord, harmony.key)
             pitch = run[self._position(step.tick // step.length, len(run), step.tick)]
             duration = max(1, int(step.length * (step.held + 1) * self.mix.gate))

@@ -53,12 +53,13 @@ class BarPlan:
 
 
 class HarmonyView(Protocol):
-    """The band's harmony: the (coloured) chord at any tick, and the key."""
+    """The band's harmony: the (coloured) chord at any tick — None where the chart marks
+    no chord (N.C.: the harmony parts rest) — and the key."""
 
     @property
     def key(self) -> Key: ...
 
-    def chord_at(self, tick: int) -> Chord: ...
+    def chord_at(self, tick: int) -> Chord | None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,8 @@ class Bass(Part):
             if not start_tick <= tick < end_tick:
                 continue
             chord = harmony.chord_at(step.tick)
+            if chord is None:
+                continue
             target_tick = self._target_tick(plan, step, chord, harmony) if char == "a" else None
             if char == "a" and target_tick is None:
                 char = "5"  # nothing to approach (a long bar's middle): a chord tone
@@ -83,7 +85,8 @@ class Bass(Part):
     def _approach(self, plan: BarPlan, target_tick: int, harmony: HarmonyView) -> int:
         """A step into the chord at ``target_tick``: chromatic from below when the band
         plays complex, else the nearest scale tone beside its root."""
-        target = self._root_pitch(harmony.chord_at(target_tick).bass_pc)
+        after = harmony.chord_at(target_tick) or harmony.chord_at(target_tick - 1)
+        target = self._root_pitch(after.bass_pc if after else harmony.key.tonic)
         if plan.controls.complexity >= 0.6:
             return target - 1 if target - 1 >= self.mix.low else target + 1
         scale = harmony.key.scale

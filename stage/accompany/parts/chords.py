@@ -39,6 +39,8 @@ class ChordPart(Part):
             if not start_tick <= tick < end_tick:
                 continue
             chord = harmony.chord_at(step.tick)
+            if chord is None:
+                continue
             voicing = self.voicing(plan, chord, harmony.key)
             duration = self._hold(step, chord, harmony)
             vel = self.step_velocity(plan, step.char, tick)
