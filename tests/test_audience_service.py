@@ -232,8 +232,8 @@ def test_console_opens_polls_and_forwards_lock_and_veto(service: ServiceThread) 
         await loop.run_in_executor(None, console, service, "/api/veto", {"poll": "next"})
         assert (await recv_until(eng, lambda m: m.get("action") == "veto"))["poll"] == "next"
         ws = await phone(service)
-        snapshot = await recv_until(ws, lambda m: m.get("type") == "poll" and m["poll"])
-        assert snapshot["poll"]["vetoed"] is True
+        snapshot = await recv_until(ws, lambda m: m.get("type") == "poll" and m["poll"]
+                                    and m["poll"]["vetoed"])
         # crowd-visible text travels as JSON data and the pages set it with textContent only
         assert snapshot["poll"]["question"] == hostile["question"]
     asyncio.run(main())

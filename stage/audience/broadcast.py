@@ -8,6 +8,7 @@ queued per phone beyond the kernel/transport buffer (bounded by ``SLOW_BUFFER_BY
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -25,11 +26,13 @@ SLOW_CLOSE_NS = 10_000_000_000
 class Phone:
     """One connected phone: its socket, device id and limits. Kept small (10,000s held)."""
 
-    __slots__ = ("abuse", "address", "bucket", "device", "lagging_since", "stale", "ws")
+    __slots__ = ("abuse", "address", "bucket", "device", "lagging_since", "stale", "transport",
+                 "ws")
 
     def __init__(self, ws: web.WebSocketResponse, device: str, address: str,
-                 bucket: Any, abuse: Any) -> None:
+                 bucket: Any, abuse: Any, transport: asyncio.Transport | None) -> None:
         self.ws = ws
+        self.transport = transport
         self.device = device
         self.address = address
         self.bucket = bucket
@@ -38,10 +41,23 @@ class Phone:
         self.stale = False
 
     def backed_up(self) -> bool:
-        transport = self.ws._req.transport if self.ws._req is not None else None
+        transport = self.transport
         if transport is None or transport.is_closing():
             return True
         return transport.get_write_buffer_size() > SLOW_BUFFER_BYTES
+
+
+def text_frame(text: str) -> bytes:
+    """One unmasked websocket text frame (server to client), built once per broadcast."""
+    payload = text.encode("utf-8")
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 65536:
+        header = bytes((0x81, 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + size.to_bytes(8, "big")
+    return header + payload
 
 
 class PhoneRegistry:
@@ -61,12 +77,14 @@ class PhoneRegistry:
     def discard(self, phone: Phone) -> None:
         self.phones.discard(phone)
 
-    async def broadcast(self, frame: str) -> int:
+    def broadcast(self, frame: str) -> int:
         """Send ``frame`` to every phone that can take it now. Returns how many got it.
 
-        ``send_str`` on a socket whose buffer is below the transport's high-water mark
-        completes without suspending, so this loop never waits on any single phone.
+        The frame is encoded once and written straight to each transport (as the
+        websockets library's broadcast does): no per-phone task, no await, so this loop
+        never waits on any single phone.
         """
+        data = text_frame(frame)
         now = time.perf_counter_ns()
         sent = 0
         slow: list[Phone] = []
@@ -83,16 +101,13 @@ class PhoneRegistry:
                 continue
             phone.lagging_since = 0
             phone.stale = False
-            try:
-                await phone.ws.send_str(frame)
-                sent += 1
-            except (ConnectionError, RuntimeError):
-                self.phones.discard(phone)
+            assert phone.transport is not None
+            phone.transport.write(data)
+            sent += 1
         for phone in slow:
             self.dropped_slow += 1
             self.phones.discard(phone)
             log.info("dropping a phone backed up for %.0f s", SLOW_CLOSE_NS / 1e9)
-            transport = phone.ws._req.transport if phone.ws._req is not None else None
-            if transport is not None:
-                transport.abort()
+            if phone.transport is not None:
+                phone.transport.abort()
         return sent

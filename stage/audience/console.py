@@ -78,6 +78,7 @@ class ConsoleApi:
         if not isinstance(poll_id, str) or not 0 < len(poll_id) <= MAX_ID_CHARS:
             raise web.HTTPBadRequest(text="poll id required")
         self.service.tallier.veto(poll_id)
+        self.service.poke.set()
         await self.service.to_engines(encode("console", action="veto", poll=poll_id))
         return web.json_response({"ok": True})
 

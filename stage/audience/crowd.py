@@ -62,8 +62,8 @@ class CrowdReport:
 
 
 class SimPhone:
-    __slots__ = ("cookie", "device", "index", "pending", "poll", "report", "rng", "seq",
-                 "source", "vote_rate")
+    __slots__ = ("cookie", "device", "index", "pending", "poll", "poll_head", "report", "rng",
+                 "seq", "source", "vote_rate")
 
     def __init__(self, index: int, report: CrowdReport, vote_rate: float, seed: int,
                  source: str | None) -> None:
@@ -75,6 +75,7 @@ class SimPhone:
         self.cookie: str | None = None
         self.device: str | None = None
         self.poll: dict[str, Any] | None = None
+        self.poll_head = ""
         self.pending: dict[int, tuple[int, dict[str, Any]]] = {}
         self.seq = 0
 
@@ -113,6 +114,13 @@ class SimPhone:
         actor = asyncio.create_task(self._act(ws, stop))
         try:
             async for raw in ws:
+                if raw.startswith('{"v":1,"type":"poll"'):
+                    # a person glances at the screen: only a new question or a closed
+                    # window matters, so skip frames whose head (before the tally) is the same
+                    head = raw[:raw.find('"tally"')]
+                    if head == self.poll_head:
+                        continue
+                    self.poll_head = head
                 self._on_frame(json.loads(raw))
                 if stop.is_set():
                     break

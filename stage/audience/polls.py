@@ -60,6 +60,10 @@ class PollResult:
         )
 
 
+def _clip(value: float) -> float:
+    return min(1.0, max(0.0, value))
+
+
 class _TapMeter:
     """One phone's recent taps as (time ns, count) pairs within the tap window."""
 
@@ -95,7 +99,10 @@ class Poll:
         self.opened_ns = opened_ns
         self.open = True
         self.choices: dict[str, int] = {}
+        self.counts = [0] * len(spec.options)
+        """Per-option counts kept as votes come and change (a tally is O(options))."""
         self.values: dict[str, float] = {}
+        self.value_sum = 0.0
         self.taps: dict[str, _TapMeter] = {}
         self.reactions: Counter[str] = Counter()
         self.reacting: set[str] = set()
@@ -112,13 +119,21 @@ class Poll:
         if kind == "choice":
             if vote.choice is None or vote.choice >= len(self.spec.options):
                 raise ProtocolError("bad_vote", "no such option")
-            changed = self.choices.get(device) != vote.choice
-            self.choices[device] = vote.choice
+            previous = self.choices.get(device)
+            changed = previous != vote.choice
+            if changed:
+                if previous is not None:
+                    self.counts[previous] -= 1
+                self.counts[vote.choice] += 1
+                self.choices[device] = vote.choice
         elif kind == "scale":
             if vote.value is None:
                 raise ProtocolError("bad_vote", "a scale vote carries a value")
-            changed = self.values.get(device) != vote.value
-            self.values[device] = vote.value
+            old = self.values.get(device)
+            changed = old != vote.value
+            if changed:
+                self.value_sum += vote.value - (old or 0.0)
+                self.values[device] = vote.value
         else:
             raise ProtocolError("bad_vote", f"a {kind} poll takes no votes")
         if changed:
@@ -153,9 +168,7 @@ class Poll:
         """The standing result at ``now_ns`` (the result itself once closed)."""
         kind = self.spec.kind
         if kind == "choice":
-            counts = [0] * len(self.spec.options)
-            for choice in self.choices.values():
-                counts[choice] += 1
+            counts = self.counts
             voters = len(self.choices)
             best = max(counts)
             winner = counts.index(best) if voters else None
@@ -163,7 +176,7 @@ class Poll:
                               tuple(counts), voters)
         if kind == "scale":
             voters = len(self.values)
-            mean = sum(self.values.values()) / voters if voters else 0.0
+            mean = _clip(self.value_sum / voters) if voters else 0.0
             return PollResult(self.poll_id, kind, None, mean, (), voters)
         if kind == "tap":
             rates = [m.rate(now_ns) for m in self.taps.values()]

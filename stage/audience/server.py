@@ -232,7 +232,7 @@ class AudienceService:
         self._set_cookie(ws, cookie)
         await ws.prepare(request)
         phone = Phone(ws, device, address, TokenBucket(PHONE_RATE, PHONE_BURST, now),
-                      AbuseCounter())
+                      AbuseCounter(), request.transport)  # type: ignore[arg-type]
         self.registry.add(phone)
         try:
             await ws.send_str(encode("welcome", show=self.config.show_id, device=device,
@@ -296,7 +296,7 @@ class AudienceService:
 
     async def broadcast(self, frame: str) -> None:
         self.last_frame = frame
-        await self.registry.broadcast(frame)
+        self.registry.broadcast(frame)
 
     # --- poll windows (from the engine link or the console) ------------------------------
     async def open_poll(self, spec: PollSpec) -> None:
