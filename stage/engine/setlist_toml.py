@@ -90,7 +90,7 @@ class TomlPositions:
                 self._i += 2
                 keys = self._keys()
                 self._i += 2  # ']]'
-                parent = self._resolve(keys[:-1])
+                parent = self._resolve(keys[:-1], start)
                 array = (*parent, keys[-1])
                 index = self._aot_counts.get(array, 0)
                 self._aot_counts[array] = index + 1
@@ -100,20 +100,22 @@ class TomlPositions:
             elif text[self._i] == "[":
                 start = self._i
                 self._i += 1
-                table = self._resolve(self._keys())
+                table = self._resolve(self._keys(), start)
                 self._i += 1  # ']'
                 self.offsets[table] = start
             else:
                 self._key_value(table)
 
-    def _resolve(self, keys: list[str]) -> PathKey:
-        """A header's keys -> path, stepping into the latest element of arrays of tables."""
+    def _resolve(self, keys: list[str], start: int) -> PathKey:
+        """A header's keys -> path, stepping into the latest element of arrays of tables;
+        tables the header creates implicitly are placed at the header (``start``)."""
         path: PathKey = ()
         for key in keys:
             path = (*path, key)
             count = self._aot_counts.get(path)
             if count:
                 path = (*path, count - 1)
+            self.offsets.setdefault(path, start)
         return path
 
     def _key_value(self, table: PathKey) -> None:
