@@ -239,3 +239,21 @@ def test_a_no_chord_bar_leaves_the_harmony_parts_resting() -> None:
     assert in_nc == {"drums"}
     answer = band.react(MidiMessage(0, bytes((0x90, 72, 90))), steady_state(BAR + 100, Meter()))
     assert not answer
+
+
+def test_without_a_chart_the_band_plays_the_followers_chord() -> None:
+    from stage.engine.harmony import Chord
+    from stage.engine.state import Meter, PerformanceState
+
+    band = Band("pop-rock", seed=1)
+    g7, c = Chord(7, "7"), Chord(0, "maj")
+    events = []
+    for start in range(0, 2 * BAR, 480):
+        state = PerformanceState(tick=start, meter=Meter(), bar_start_tick=(start // BAR) * BAR,
+                                 chord=g7 if start < BAR else c, key=KEY_C)
+        events.extend(band.window(state, start, start + 480))
+    first = [n for n in notes(events) if n.part in ("bass", "keys", "pad") and n.tick < BAR]
+    second = [n for n in notes(events) if n.part in ("bass", "keys", "pad")
+              and n.tick >= BAR + 40]
+    assert first and {n.pitch % 12 for n in first} <= set(g7.pitch_classes)
+    assert second and {n.pitch % 12 for n in second} <= set(c.pitch_classes)
