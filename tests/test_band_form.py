@@ -181,3 +181,12 @@ def test_a_footswitch_cc_switches_section_once_per_press() -> None:
     press, hold, release = (0xB0, 82, 127), (0xB0, 82, 100), (0xB0, 82, 0)
     actions = [cmap.interpret(MidiMessage(0, bytes(d)))[1] for d in (press, hold, release)]
     assert [len(a) for a in actions] == [1, 0, 0] and actions[0][0].name == "main_c"
+
+
+def test_swing_returns_to_the_styles_own_smoothly() -> None:
+    controls = Controls()
+    controls.set("swing", 0.6)
+    assert [controls.advance(0.2).swing for _ in range(3)] == pytest.approx([0.4, 0.6, 0.6])
+    controls.set("swing", None)
+    steps = [controls.advance(0.2).swing for _ in range(3)]
+    assert steps[0] == pytest.approx(0.4) and steps[-1] is None
