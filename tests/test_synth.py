@@ -156,7 +156,7 @@ def test_renders_the_demo_performer_file(tmp_path: Path) -> None:
 def test_no_soundfont_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv(synth.SOUNDFONT_ENV, raising=False)
     monkeypatch.setattr(synth, "SYSTEM_SOUNDFONTS", (tmp_path / "none.sf2",))
-    monkeypatch.setattr(synth.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(synth, "_bundled_soundfonts", list)
     with pytest.raises(SynthError, match="fluid-soundfont-gm"):
         find_soundfont()
     with pytest.raises(SynthError, match="does not exist"):

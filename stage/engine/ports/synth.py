@@ -60,9 +60,7 @@ def find_soundfont(soundfont: str | Path | None = None) -> Path:
         return path
     candidates = [Path(os.environ[SOUNDFONT_ENV])] if os.environ.get(SOUNDFONT_ENV) else []
     candidates += list(SYSTEM_SOUNDFONTS)
-    spec = importlib.util.find_spec("pretty_midi")
-    if spec is not None and spec.origin is not None:
-        candidates.append(Path(spec.origin).with_name("TimGM6mb.sf2"))
+    candidates += _bundled_soundfonts()
     for path in candidates:
         if path.is_file():
             return path
@@ -70,6 +68,14 @@ def find_soundfont(soundfont: str | Path | None = None) -> Path:
         "no General MIDI soundfont found: install Debian's fluid-soundfont-gm "
         "(apt-get install fluid-soundfont-gm, or `make setup`), or point "
         f"${SOUNDFONT_ENV} at an .sf2 file")
+
+
+def _bundled_soundfonts() -> list[Path]:
+    """pretty_midi's small GM soundfont, when pretty_midi is installed."""
+    spec = importlib.util.find_spec("pretty_midi")
+    if spec is None or spec.origin is None:
+        return []
+    return [Path(spec.origin).with_name("TimGM6mb.sf2")]
 
 
 def _fluidsynth() -> Any:
