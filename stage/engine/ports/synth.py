@@ -19,6 +19,8 @@ import ctypes.util
 import importlib.util
 import logging
 import os
+import queue
+import threading
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +43,9 @@ DEFAULT_GAIN = 0.5
 BLOCK_FRAMES = 1024
 """Largest block rendered at once offline (frames); events land between blocks exactly."""
 SILENCE_HOLD_S = 0.5
+OUTBOX_SIZE = 4096
+"""Bound of the queue between the engine thread and the FluidSynth feeder thread."""
+FEED_TIMEOUT_S = 2.0
 MAX_TAIL_S = 20.0
 """Offline: after the last event, render until this long of silence, at most MAX_TAIL_S."""
 
@@ -335,14 +340,43 @@ class FluidSynthOutput(Output):
             2 * period * 1_000_000_000 // self.core.sample_rate)
         log.info("FluidSynth (%s, %s) at %d Hz, latency %.2f ms", driver,
                  self.core.soundfont.name, self.core.sample_rate, self.latency_ns / 1e6)
+        self.dropped = 0
+        self._outbox: queue.Queue[bytes | None] = queue.Queue(maxsize=OUTBOX_SIZE)
+        self._feeder = threading.Thread(target=self._feed, name="fluidsynth-feed", daemon=True)
+        self._feeder.start()
 
     def _send(self, event: Event, tick: int | None) -> None:
+        """Hand the message to the feeder thread: FluidSynth's API takes the lock its audio
+        thread holds while rendering a block, and the engine thread must never wait on it."""
         to_bytes = getattr(event, "to_bytes", None)
         if to_bytes is None or isinstance(event, MidiBytes):
             return  # whole Notes are the scheduler's to split; clock and sysex mean nothing here
-        self.core.play(to_bytes())
+        data: bytes = to_bytes()
+        try:
+            self._outbox.put_nowait(data)
+        except queue.Full:
+            if data[0] & 0xF0 in (0x80, 0xB0) or (data[0] & 0xF0 == 0x90 and data[2] == 0):
+                self._outbox.put(data, timeout=FEED_TIMEOUT_S)  # never lose a release
+            else:
+                self.dropped += 1
+                log.warning("FluidSynth feed full: note dropped (%d so far)", self.dropped)
+
+    def _feed(self) -> None:
+        while True:
+            data = self._outbox.get()
+            if data is None:
+                return
+            try:
+                self.core.play(data)
+            except Exception:  # one bad message must not silence the band
+                log.exception("FluidSynth rejected %s", data.hex())
 
     def _close(self) -> None:
+        try:  # after panic's releases, which are already queued
+            self._outbox.put(None, timeout=FEED_TIMEOUT_S)
+        except queue.Full:
+            log.error("FluidSynth feed stuck at close")
+        self._feeder.join(timeout=FEED_TIMEOUT_S)
         self.core.release_all()
         self._delete_driver(self._driver)
         self.core.delete()
