@@ -266,6 +266,7 @@ def summarize(args: argparse.Namespace, reports: list[dict[str, Any]], engine: E
         "votes_acked": len(bench_acks),
         "vote_to_engine_ms": percentiles(engine.latencies_ms(bench_acks)),
         "baseline_one_phone_vote_to_engine_ms": percentiles(base_latency),
+        "service_side_vote_to_engine_ms": final.get("vote_to_engine_ms"),
         "result_broadcast_ms": percentiles(broadcast),
         "phones_saw_result": len(broadcast),
         "votes_lost": lost,

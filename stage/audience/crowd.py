@@ -62,8 +62,8 @@ class CrowdReport:
 
 
 class SimPhone:
-    __slots__ = ("cookie", "device", "index", "pending", "poll", "poll_head", "report", "rng",
-                 "seq", "source", "vote_rate")
+    __slots__ = ("changed", "cookie", "device", "index", "pending", "poll", "poll_head",
+                 "report", "rng", "seq", "source", "vote_rate")
 
     def __init__(self, index: int, report: CrowdReport, vote_rate: float, seed: int,
                  source: str | None) -> None:
@@ -76,6 +76,8 @@ class SimPhone:
         self.device: str | None = None
         self.poll: dict[str, Any] | None = None
         self.poll_head = ""
+        self.changed = asyncio.Event()
+        """Set when the poll on screen changes: the phone's owner looks up (no polling)."""
         self.pending: dict[int, tuple[int, dict[str, Any]]] = {}
         self.seq = 0
 
@@ -142,6 +144,7 @@ class SimPhone:
                     and self.poll["id"] == view["id"]:
                 report.closed_seen_ns.append(time.perf_counter_ns())
             self.poll = view
+            self.changed.set()
         elif kind == "ack":
             sent = self.pending.pop(message["seq"], None)
             if sent is not None:
@@ -162,7 +165,8 @@ class SimPhone:
         while not stop.is_set():
             poll = self.poll
             if poll is None or not poll.get("open"):
-                await asyncio.sleep(0.25)
+                self.changed.clear()
+                await self.changed.wait()
                 continue
             if poll["kind"] == "tap":
                 await self._tap(ws, poll)

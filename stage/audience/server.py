@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,8 @@ PHONE_RATE, PHONE_BURST = 8.0, 24.0
 """Frames per second per phone (taps are batched, so a person never gets near)."""
 ADDRESS_RATE, ADDRESS_BURST = 2000.0, 4000.0
 """Frames per second per address: a venue NAT can put hundreds of phones behind one."""
+SNAPSHOT_BUDGET = 10_000.0
+"""Snapshot frames a second to all phones together (merged in between)."""
 CLOSE_TIMEOUT_S = 1.0
 """How long a closing phone gets to answer our close frame."""
 CONNECT_RATE, CONNECT_BURST = 200.0, 2000.0
@@ -93,6 +96,15 @@ async def _forever(loop: Callable[[], Awaitable[None]]) -> None:
             await asyncio.sleep(0.5)
 
 
+def _percentiles(values: deque[float]) -> dict[str, float | int | None]:
+    ordered = sorted(values)
+    if not ordered:
+        return {"n": 0, "p50": None, "p95": None, "p99": None}
+    pick = {q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] for q in (0.5, 0.95, 0.99)}
+    return {"n": len(ordered), "p50": round(pick[0.5], 2), "p95": round(pick[0.95], 2),
+            "p99": round(pick[0.99], 2)}
+
+
 class LocalBackend:
     """Votes go straight into this process's tallier."""
 
@@ -133,6 +145,10 @@ class AudienceService:
         self.address_frames = AddressLimits(ADDRESS_RATE, ADDRESS_BURST)
         self.address_connects = AddressLimits(CONNECT_RATE, CONNECT_BURST)
         self.stats = {"accepted": 0, "rejected": 0, "closed_abusive": 0, "refused": 0}
+        self.arrivals: deque[tuple[int, int]] = deque(maxlen=100_000)
+        """(vote_seq, arrival ns) of votes not yet carried to the engine."""
+        self.engine_latency_ms: deque[float] = deque(maxlen=100_000)
+        """Service-side latency: a vote's frame arriving -> the tally carrying it sent."""
         self.last_frame = ""
         self.poke = asyncio.Event()
         """Set when a poll opens or closes: phones hear at once, not at the next tick."""
@@ -205,6 +221,7 @@ class AudienceService:
             "rss_bytes": pages.rss_bytes(),
             **self.stats,
             "dropped_slow": self.registry.dropped_slow,
+            "vote_to_engine_ms": _percentiles(self.engine_latency_ms),
         })
 
     # --- phones -------------------------------------------------------------------------
@@ -276,6 +293,8 @@ class AudienceService:
         except ProtocolError as exc:
             return await self._reject(phone, exc.code, str(exc))
         self.stats["accepted"] += 1
+        if self.config.leader:
+            self.arrivals.append((vote_seq, now))
         seq = getattr(message, "seq", None)
         if seq is not None and not phone.ws.closed:
             await phone.ws.send_str(encode("ack", seq=seq, vote_seq=vote_seq))
@@ -284,10 +303,11 @@ class AudienceService:
     async def _phone_broadcaster(self) -> None:
         """Leader: one snapshot for all phones when anything changed, at phone_hz."""
         seen = -1
-        period = 1.0 / self.config.phone_hz
         while True:
+            # a budget of frames a second in all: 10,000 phones get one snapshot a second
+            hz = min(self.config.phone_hz, SNAPSHOT_BUDGET / max(1, len(self.registry)))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.poke.wait(), period)
+                await asyncio.wait_for(self.poke.wait(), 1.0 / hz)
             self.poke.clear()
             if self.tallier.changed == seen:
                 continue
@@ -362,3 +382,9 @@ class AudienceService:
                 tally = self.tallier.engine_tally(now)
                 if tally is not None:
                     await self.to_engines(tally)
+                    self._carried(self.tallier.vote_seq, time.perf_counter_ns())
+
+    def _carried(self, vote_seq: int, sent_ns: int) -> None:
+        arrivals = self.arrivals
+        while arrivals and arrivals[0][0] <= vote_seq:
+            self.engine_latency_ms.append((sent_ns - arrivals.popleft()[1]) / 1e6)
