@@ -1,0 +1,70 @@
+"""A test's own MIDI peer on JACK: a keyboard that plays and a synth that listens."""
+
+from __future__ import annotations
+
+import queue
+import time
+
+import rtmidi
+from conftest import TIMEOUT_S
+
+
+class Keyboard:
+    """A virtual JACK MIDI output port named ``name`` that the engine connects to."""
+
+    def __init__(self, name: str = "kbd") -> None:
+        self.midi = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=f"test-{name}")
+        self.midi.open_virtual_port(name)
+
+    def play(self, *data: int) -> int:
+        stamp = time.perf_counter_ns()
+        self.midi.send_message(list(data))
+        return stamp
+
+    def close(self) -> None:
+        self.midi.close_port()
+        self.midi.delete()
+
+
+class Synth:
+    """A virtual JACK MIDI input port that keeps (arrival ns, bytes) of everything heard."""
+
+    def __init__(self, name: str = "synth") -> None:
+        self.midi = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=f"test-{name}")
+        self.midi.ignore_types(sysex=False, timing=False, active_sense=True)
+        self.midi.open_virtual_port(name)
+        self.heard: queue.Queue[tuple[int, list[int]]] = queue.Queue()
+        self.midi.set_callback(self._on)
+
+    def _on(self, event: tuple[list[int], float], data: object = None) -> None:
+        self.heard.put((time.perf_counter_ns(), event[0]))
+
+    def next(self, timeout: float = TIMEOUT_S) -> tuple[int, list[int]]:
+        return self.heard.get(timeout=timeout)
+
+    def drain(self, settle_s: float = 0.2) -> list[list[int]]:
+        time.sleep(settle_s)
+        out = []
+        while True:
+            try:
+                out.append(self.heard.get_nowait()[1])
+            except queue.Empty:
+                return out
+
+    def close(self) -> None:
+        self.midi.cancel_callback()
+        self.midi.close_port()
+        self.midi.delete()
+
+
+def wait_for_port(name: str, output: bool = True, timeout: float = TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        probe = rtmidi.MidiOut(rtmidi.API_UNIX_JACK) if output else rtmidi.MidiIn(
+            rtmidi.API_UNIX_JACK)
+        if any(name in port for port in probe.get_ports()):
+            probe.delete()
+            return
+        probe.delete()
+        time.sleep(0.05)
+    raise TimeoutError(f"JACK port {name!r} never appeared")
