@@ -30,6 +30,11 @@ _SEARCH_RATIOS = np.exp(np.linspace(math.log(0.8), math.log(1.25), 23))
 _RATIO_GRID = np.concatenate([_SEARCH_RATIOS, _SEARCH_RATIOS])
 _PHASE_GRID = np.concatenate([np.zeros(len(_SEARCH_RATIOS)), np.full(len(_SEARCH_RATIOS), 0.5)])
 _CURRENT = len(_SEARCH_RATIOS) // 2
+# A new grid must fit this much better than the current one: a new tempo, or the off-beat.
+_NEW_TEMPO_GAIN = 1.6
+_OFFBEAT_GAIN = 1.3
+_BASS_WEIGHT = 1.6
+"""Onsets with a note below F3 weigh this much more: the bass and left hand mark the beat."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +96,7 @@ class BeatTracker:
         """A note-on at ``time`` (seconds). Returns beats decided up to ``time``.
 
         Low notes weigh more: the bass and the left hand mark the beat."""
-        strength = (0.25 + velocity / 127.0) * (1.6 if pitch < 53 else 1.0)
+        strength = (0.25 + velocity / 127.0) * (_BASS_WEIGHT if pitch < 53 else 1.0)
         recent = self._recent[-1] if self._recent else None
         if recent is not None and time - recent.time < ONSET_MERGE_S:
             recent.strength += strength
@@ -139,7 +144,8 @@ class BeatTracker:
         return beat
 
     def _best_candidate(self, predicted: float) -> _Onset | None:
-        sigma = 0.5 * self._window_s()
+        # Wide: within the window the strongest onset wins, nearness only breaks ties.
+        sigma = 2.0 * self._window_s()
         best, best_score = None, 0.0
         for onset in self._candidates:
             score = onset.strength * math.exp(-0.5 * ((onset.time - predicted) / sigma) ** 2)
@@ -195,7 +201,8 @@ class BeatTracker:
         fit = (weights * np.exp(-0.5 * (distance / 0.06) ** 2)).sum(axis=1) * periods
         fit *= np.exp(-0.5 * (np.log(periods / self.prior_period) / 0.25) ** 2)
         best = int(np.argmax(fit))
-        if best != _CURRENT and fit[best] > 1.3 * fit[_CURRENT]:
+        gain = _OFFBEAT_GAIN if _PHASE_GRID[best] else _NEW_TEMPO_GAIN
+        if best != _CURRENT and fit[best] > gain * fit[_CURRENT]:
             self.period = float(periods[best])
             steps = self.next_index - self.last_played.index
             self.next_time = anchor + self.period * (steps + float(_PHASE_GRID[best]))

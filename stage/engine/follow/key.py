@@ -44,7 +44,7 @@ def key_scores(chroma: np.ndarray) -> np.ndarray:
 class KeyTracker:
     """``memory_s`` is the decay time of the pitch-class memory (seconds)."""
 
-    def __init__(self, prior: Key | None = None, memory_s: float = 24.0,
+    def __init__(self, prior: Key | None = None, memory_s: float = 100.0,
                  confirm_s: float = 6.0, margin: float = 0.03) -> None:
         self.memory_s = memory_s
         self.confirm_s = confirm_s

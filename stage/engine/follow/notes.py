@@ -16,6 +16,13 @@ _HISTORY = 512
 """Notes kept (most recent); enough for the key tracker's memory at any density."""
 
 
+def note_weight(pitch: int, velocity: int) -> float:
+    """How much a sounding note says about the harmony, per second: louder more, and the
+    accompaniment's register (below C4) more than the melody's (from C5 up)."""
+    register = 1.5 if pitch < 60 else (0.5 if pitch >= 72 else 1.0)
+    return (0.3 + velocity / 127.0) * register
+
+
 @dataclass(slots=True)
 class NoteSpan:
     pitch: int
@@ -75,7 +82,47 @@ class NoteRecord:
                 if span.start < start - 30.0:
                     break  # spans are in start order; nothing older can reach the window
                 continue
-            chroma[span.pitch % 12] += overlap * (0.3 + span.velocity / 127.0)
+            chroma[span.pitch % 12] += overlap * note_weight(span.pitch, span.velocity)
             if bass is None or span.pitch < bass:
                 bass = span.pitch
         return chroma, bass
+
+
+NoteArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def note_arrays(messages: list[tuple[int, bytes]]) -> NoteArrays:
+    """A whole performance's notes (start s, end s, pitch, velocity) for offline work (the
+    chord model's training), with the sustain pedal applied as :class:`NoteRecord` does."""
+    record = NoteRecord()
+    record.spans = deque(maxlen=None)
+    last = 0.0
+    for time_ns, data in messages:
+        last = time_ns / 1e9
+        if len(data) < 3:
+            continue
+        status = data[0] & 0xF0
+        if status == 0x90 and data[2] > 0:
+            record.note_on(last, data[1], data[2])
+        elif status in (0x80, 0x90):
+            record.note_off(last, data[1])
+        elif status == 0xB0 and data[1] == 64:
+            record.set_pedal(last, data[2] >= 64)
+    spans = list(record.spans)
+    return (np.array([s.start for s in spans]), np.array([last if s.end is None else s.end
+                                                         for s in spans]),
+            np.array([s.pitch for s in spans]), np.array([s.velocity for s in spans]))
+
+
+def span_weights(starts: np.ndarray, ends: np.ndarray, pitches: np.ndarray,
+                 velocities: np.ndarray, begin: float, end: float) -> tuple[np.ndarray, int | None]:
+    """:meth:`NoteRecord.weights` over arrays: pitch-class weights in [begin, end) seconds."""
+    overlap = np.minimum(ends, end) - np.maximum(starts, begin)
+    sounding = (overlap > 0) & (starts < end)
+    chroma = np.zeros(12)
+    if not sounding.any():
+        return chroma, None
+    weight = np.array([note_weight(int(p), int(v))
+                       for p, v in zip(pitches[sounding], velocities[sounding], strict=True)])
+    np.add.at(chroma, pitches[sounding] % 12, overlap[sounding] * weight)
+    return chroma, int(pitches[sounding].min())
