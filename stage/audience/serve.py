@@ -7,12 +7,24 @@ import asyncio
 import logging
 import resource
 import signal
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from stage.audience.server import AudienceService, ServiceConfig
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on uvloop where it is installed (about twice the frames a second)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 def raise_fd_limit() -> int:

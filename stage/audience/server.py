@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from stage.audience import pages
-from stage.audience.broadcast import Phone, PhoneRegistry
+from stage.audience.broadcast import Phone, PhoneRegistry, text_frame
 from stage.audience.identity import COOKIE_NAME, DeviceSigner, new_secret, token_ok
 from stage.audience.polls import PollResult
 from stage.audience.protocol import (
@@ -296,8 +296,9 @@ class AudienceService:
         if self.config.leader:
             self.arrivals.append((vote_seq, now))
         seq = getattr(message, "seq", None)
-        if seq is not None and not phone.ws.closed:
-            await phone.ws.send_str(encode("ack", seq=seq, vote_seq=vote_seq))
+        if seq is not None and not phone.ws.closed and not phone.backed_up():
+            assert phone.transport is not None  # backed_up() says it is there and open
+            phone.transport.write(text_frame(encode("ack", seq=seq, vote_seq=vote_seq)))
         return True
 
     async def _phone_broadcaster(self) -> None:
@@ -366,9 +367,10 @@ class AudienceService:
         """Results as soon as they exist (kept until an engine takes them); tallies at
         most engine_hz a second, only when something changed."""
         seen = -1
-        period = 1.0 / self.config.engine_hz
+        period_ns = int(1e9 / self.config.engine_hz)
+        last_sent = 0
         while True:
-            await asyncio.sleep(period)
+            await asyncio.sleep(0.02)  # look often, send at most engine_hz a second
             now = time.perf_counter_ns()
             for result in self.tallier.take_results():
                 self.pending_results.append(encode("result", **result.to_json()))
@@ -377,8 +379,9 @@ class AudienceService:
                 frames, self.pending_results = self.pending_results, []
                 for frame in frames:
                     await self.to_engines(frame)
-            if self.engines and self.tallier.changed != seen:
+            if self.engines and self.tallier.changed != seen and now - last_sent >= period_ns:
                 seen = self.tallier.changed
+                last_sent = now
                 tally = self.tallier.engine_tally(now)
                 if tally is not None:
                     await self.to_engines(tally)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import subprocess
 import sys
@@ -66,7 +65,7 @@ def _spawn_gateways(args: argparse.Namespace, token: str, secret: bytes, redis_u
 
 
 def run(args: argparse.Namespace) -> int:
-    from stage.audience.serve import serve
+    from stage.audience.serve import run_loop, serve
 
     token = args.token or new_token()
     secret = bytes.fromhex(os.environ[SECRET_ENV]) if SECRET_ENV in os.environ else new_secret()
@@ -84,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"engine link:     ws://{args.host}:{args.port}/engine (Bearer token)", flush=True)
     gateways = _spawn_gateways(args, token, secret, redis_url) if args.workers > 1 else []
     try:
-        asyncio.run(serve(config, reuse_port=args.workers > 1))
+        run_loop(serve(config, reuse_port=args.workers > 1))
     except KeyboardInterrupt:
         pass
     finally:

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from stage.audience.crowd import run_crowd
-    from stage.audience.serve import raise_fd_limit
+    from stage.audience.serve import raise_fd_limit, run_loop
 
     raise_fd_limit()
     sources = [f"127.0.0.{i + 1}" for i in range(args.sources)] if args.sources > 1 else None
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
                                  args.seed, sources, stop)
         return report.to_json()
 
-    report = asyncio.run(main())
+    report = run_loop(main())
     if args.report:
         args.report.write_text(json.dumps(report))
     summary = {k: v for k, v in report.items()
