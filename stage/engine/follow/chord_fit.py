@@ -19,6 +19,7 @@ import itertools
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +108,28 @@ def fit(x: np.ndarray, bass: np.ndarray, y: np.ndarray, steps: int = 300) -> dic
     return {k: np.round(p, 5).tolist() for k, p in params.items()}
 
 
+def key_profiles(folders: list[Path]) -> dict[str, list[float]]:
+    """Mean pitch-class weights relative to the annotated tonic, per mode (max = 1)."""
+    from stage.engine.harmony import Key
+    from stage.engine.ports.midifile import load_performance
+
+    sums = {"maj": np.zeros(12), "min": np.zeros(12)}
+    for folder in folders:
+        messages = [(m.time_ns, m.data)
+                    for m in load_performance(folder / f"{folder.name}.mid")]
+        arrays = note_arrays(messages)
+        for line in (folder / "key_audio.txt").read_text().splitlines():
+            parts = line.split()
+            try:
+                key = Key.parse(parts[2])
+            except (ValueError, IndexError):
+                continue
+            chroma, _ = span_weights(*arrays, float(parts[0]), float(parts[1]))
+            if chroma.sum() > 0:
+                sums[key.mode] += np.roll(chroma / chroma.sum(), -key.tonic)
+    return {mode: np.round(total / total.max(), 3).tolist() for mode, total in sums.items()}
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description="fit the chord recogniser on POP909 001-700")
@@ -114,8 +137,14 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=default)
     parser.add_argument("--songs", default="1-700")
     parser.add_argument("--out", type=Path, default=WEIGHTS_PATH)
+    parser.add_argument("--keys", action="store_true",
+                        help="print the key profiles (for key.py) instead of fitting chords")
     args = parser.parse_args()
     first, _, last = args.songs.partition("-")
+    if args.keys:
+        folders = [args.data / "pop909" / f"{n:03d}" for n in range(int(first), int(last) + 1)]
+        sys.stdout.write(json.dumps(key_profiles([f for f in folders if f.is_dir()])) + "\n")
+        return
     xs, basses, ys = [], [], []
     for number in range(int(first), int(last or first) + 1):
         folder = args.data / "pop909" / f"{number:03d}"
