@@ -149,3 +149,31 @@ def test_the_leader_restarts_and_replays_the_open_poll(redis_url: str, tmp_path:
         link.stop()
         gateway.stop()
         leader.stop()
+
+
+def test_workers_share_one_port_and_their_tallies_merge(tmp_path: Any) -> None:
+    port = free_port()
+    service = start_service_process("127.0.0.1", port, TOKEN, "gig", workers=2,
+                                    log_path=tmp_path / "workers.log")
+    link = AudienceLink(f"ws://127.0.0.1:{port}/engine", TOKEN).start()
+    try:
+        wait_for(lambda: len({(service.health() or {}).get("pid") for _ in range(8)}) == 2)
+        wait_for(link.connected.is_set)  # retried past the worker that is not the leader
+        link.open_poll(POLL)
+
+        async def crowd() -> list[Phone]:
+            phones = [Phone() for _ in range(10)]
+            for i, phone in enumerate(phones):
+                await phone.join(port)
+                await phone.vote(i % 3)
+            return phones
+
+        phones = asyncio.run(crowd())
+        link.close_poll("next")
+        results = wait_for(link.take_results)
+        assert results[0].voters == len(phones)
+        assert list(results[0].counts) == [4, 3, 3]
+    finally:
+        link.stop()
+        assert service.stop() == 0
+    assert "Traceback" not in (tmp_path / "workers.log").read_text()

@@ -33,6 +33,8 @@ class ConsoleApi:
     async def _body(self, request: web.Request) -> dict[str, Any]:
         if not self.service._token_ok(request):
             raise web.HTTPUnauthorized(text="token required")
+        if not self.service.config.leader:
+            raise web.HTTPServiceUnavailable(text="not the leader; retry")
         if request.method != "POST":
             return {}
         try:

@@ -352,6 +352,9 @@ class AudienceService:
     async def engine_socket(self, request: web.Request) -> web.StreamResponse:
         if not self._token_ok(request):
             return web.Response(status=401, text="token required")
+        if not self.config.leader:
+            # workers share the port: the engine's link retries until it reaches the leader
+            return web.Response(status=503, text="not the leader; retry")
         from stage.audience.engine_side import serve_engine
 
         return await serve_engine(self, request)

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"engine link:     ws://{args.host}:{args.port}/engine (Bearer token)", flush=True)
     gateways = _spawn_gateways(args, token, secret, redis_url) if args.workers > 1 else []
     try:
-        run_loop(serve(config, reuse_port=args.workers > 1))
+        run_loop(serve(config, reuse_port=args.workers > 1 or args.role == "gateway"))
     except KeyboardInterrupt:
         pass
     finally:
