@@ -54,6 +54,7 @@ class Engine:
         recorder: MidiRecorder | None = None,
         on_sent: Callable[[Due, int], None] | None = None,
         tail_bars: int | None = None,
+        finished: Callable[[], bool] | None = None,
     ) -> None:
         self.clock = clock
         self.tempo = tempo
@@ -77,6 +78,9 @@ class Engine:
         self.end_tick: int | None = None
         # Once every polled input has played out, the band finishes this many bars later.
         self.tail_bars = tail_bars
+        # Or when the band says its form is over (the ending played); never past this tick.
+        self.finished = finished
+        self.end_tick_limit: int | None = None
         self.stats = EngineStats()
         self._closed = False
 
@@ -106,7 +110,7 @@ class Engine:
             messages.sort(key=lambda m: m.stamp_ns)
         for message in messages:
             self._hear(message)
-        if self.end_tick is None and self.tail_bars is not None and self.inputs_finished:
+        if self.end_tick is None and self._over():
             self._set_end(now)
         self._plan(now)
         self._dispatch(self.scheduler.pop_due(self.show_ns(now)))
@@ -126,6 +130,18 @@ class Engine:
                 for key in self._keys_for(event):
                     self._dispatch(self.scheduler.play_now(event, key, now_show))
 
+    def _over(self) -> bool:
+        """The performer has played out (if there is one) and the band's form is done."""
+        performer_done = self.inputs_finished if self.inputs else True
+        if self.finished is None:
+            return self.tail_bars is not None and bool(self.inputs) and performer_done
+        return performer_done and self.finished()
+
+    @property
+    def stop_tick(self) -> int | None:
+        """Where planning stops: the decided end, else the safety limit (ticks)."""
+        return self.end_tick if self.end_tick is not None else self.end_tick_limit
+
     def _set_end(self, now: int) -> None:
         state = self.follower.state(self.show_ns(now), self.tempo)
         bar = state.meter.ticks_per_bar
@@ -137,10 +153,11 @@ class Engine:
         while self.generated_until <= now_tick + self.lookahead_ticks:
             start = self.generated_until
             end = start + self.window_ticks
-            if self.end_tick is not None:
-                if start >= self.end_tick:
+            stop_tick = self.stop_tick
+            if stop_tick is not None:
+                if start >= stop_tick:
                     return
-                end = min(end, self.end_tick)
+                end = min(end, stop_tick)
             state = self.follower.state(self.show_ns(now), self.tempo)
             for generator in list(self.generators):
                 events = self._call(generator, generator.window, state, start, end)
@@ -183,7 +200,7 @@ class Engine:
         due = self.scheduler.next_due_ns()
         if due is not None:
             candidates.append(self.origin_ns + due)
-        if self.end_tick is None or self.generated_until < self.end_tick:
+        if self.stop_tick is None or self.generated_until < self.stop_tick:
             plan_tick = max(self.generated_until - self.lookahead_ticks, 0)
             candidates.append(self.origin_ns + self.tempo.ns_at(plan_tick))
         for source in self.inputs:
@@ -220,7 +237,8 @@ class Engine:
             self.close()
 
     def _played_out(self) -> bool:
-        return (self.end_tick is not None and self.generated_until >= self.end_tick
+        stop_tick = self.stop_tick
+        return (stop_tick is not None and self.generated_until >= stop_tick
                 and self.scheduler.pending() == 0)
 
     def close(self) -> None:

@@ -1,0 +1,79 @@
+"""Builds each song's plug-ins from the setlist: the follower, the band and its form.
+
+This is where the command layer joins the engine to the band (the engine never imports it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from stage.accompany.arranger import ControllerMap
+from stage.accompany.band import Band
+from stage.accompany.conductor import SongConductor
+from stage.engine.follow.midi import MidiFollower
+from stage.engine.plugins import Follower
+from stage.engine.ports.midifile import MidiFilePerformer
+from stage.engine.prior import PriorFollower
+from stage.engine.setlist import Show, Song
+from stage.engine.show import SongPlugins
+
+log = logging.getLogger(__name__)
+
+UNBOUNDED_BARS = 100_000
+"""A song with no form ends with its performer; this only stops a runaway render."""
+
+
+def song_form(song: Song) -> list[tuple[str, str, int]]:
+    """(song section, arranger section, bars) in playing order; held sections get 4 bars."""
+    form = []
+    for section in song.arrangement():
+        bars = section.bars
+        if bars is None and section.chords is not None:
+            bars = len(section.chords.bars)
+        form.append((section.name, section.arranger, bars or 4))
+    return form
+
+
+def song_plugins(song: Song, performer: MidiFilePerformer | None = None, seed: int = 0,
+                 follow: bool = True) -> SongPlugins:
+    """The plug-ins for ``song``. With a performer and ``follow``, the MIDI follower listens;
+    without one the band plays the setlist's priors (tempo, chart) alone."""
+    form = song_form(song)
+    controller = (ControllerMap.from_dict(song.controller.as_dict()) if song.controller
+                  else ControllerMap())
+    if performer is not None and song.controller is None:
+        # A recorded pianist's pedal changes are music, not a call for the ending.
+        controller.double_tap = None
+    band = Band(song.style, mix=song.mix_overrides(), seed=seed, chart=song.chart,
+                key=song.key, start_section=form[0][1] if form else "main_a",
+                controls=dict(song.controls), controller_map=controller)
+    conductor = SongConductor.from_sections(band, form, song.meter)
+    follower: Follower
+    if performer is not None and follow:
+        follower = MidiFollower(song.meter, song.tempo, chart=song.chart, key_prior=song.key)
+    else:
+        follower = PriorFollower(song.meter, song.key)
+    # No form: the band plays until the performer stops (then one more bar).
+    return SongPlugins(
+        title=song.title, tempo_bpm=song.tempo, meter=song.meter, follower=follower,
+        generators=[conductor], performer=performer,
+        finished=(lambda: conductor.finished) if form else None, tail_bars=1,
+        max_bars=sum(bars for _, _, bars in form) + 8 if form else UNBOUNDED_BARS,
+    )
+
+
+def show_plugins(show: Show, performer_file: Path | None = None,
+                 tracks: Sequence[str] | None = None, follow: bool = True,
+                 seed: int = 0) -> list[SongPlugins]:
+    """Every song of ``show``; the performer (file) plays the first song."""
+    performer_path = performer_file or show.performer
+    songs = []
+    for index, song in enumerate(show.songs):
+        performer = None
+        if index == 0 and performer_path is not None:
+            chosen = list(tracks) if tracks else (list(show.performer_tracks) or None)
+            performer = MidiFilePerformer.from_file(performer_path, chosen)
+        songs.append(song_plugins(song, performer, seed=seed + index, follow=follow))
+    return songs
