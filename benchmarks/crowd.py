@@ -179,6 +179,7 @@ def start_crowd(args: argparse.Namespace, port: int, workdir: Path, total_s: flo
                    "--url", f"http://127.0.0.1:{port}/?show=bench", "--vote-rate",
                    str(args.vote_rate), "--duration", str(total_s), "--seed", str(index + 1),
                    "--sources", str(args.sources), "--report", str(report)]
+        command = ["nice", "-n", str(args.crowd_nice), *command]
         procs.append((subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                        stderr=subprocess.DEVNULL), report))
     return procs
@@ -257,6 +258,8 @@ def summarize(args: argparse.Namespace, reports: list[dict[str, Any]], engine: E
     accepted = after["accepted"] - before["accepted"]
     return {
         "clients": args.clients,
+        "crowd_processes": args.sim_processes,
+        "crowd_nice": args.crowd_nice,
         "phones_held": held,
         "join_seconds": round(join_s, 1),
         "memory_per_phone_kib": round((held_rss - idle_rss) / max(1, held) / 1024, 2),
@@ -292,6 +295,9 @@ def main() -> None:
     parser.add_argument("--sim-processes", type=int, default=2)
     parser.add_argument("--sources", type=int, default=4)
     parser.add_argument("--abusers", type=int, default=20)
+    parser.add_argument("--crowd-nice", type=int, default=10,
+                        help="niceness of the simulator processes: they stand in for 10,000 "
+                             "separate phones, so they yield the CPU to the service under test")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args))))
 
