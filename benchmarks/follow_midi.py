@@ -137,8 +137,13 @@ def run_pop909(songs: list[Path], costs: list[int], base_costs: list[int]) -> di
 
     for folder in songs:
         messages, bpm = pop909_song(folder)
-        ref_beats = np.loadtxt(folder / "beat_midi.txt")[:, 0]
+        beat_table = np.loadtxt(folder / "beat_midi.txt")
+        ref_beats = beat_table[:, 0]
         result = timed_follow(messages, Meter(4, 4), bpm, costs)
+        downbeats = [b["time"] for b in result["beats"] if b["downbeat"]]
+        add("downbeat_f", mir_eval.beat.f_measure(
+            mir_eval.beat.trim_beats(beat_table[beat_table[:, 2] > 0, 0]),
+            mir_eval.beat.trim_beats(np.array(downbeats))))
         for name, value in beat_scores(ref_beats, [b["time"] for b in result["beats"]]).items():
             add(f"beat_{name}", value)
         add("grid_beat_f", beat_scores(ref_beats, [b["time"] for b in result["grid"]])["f"])

@@ -84,3 +84,14 @@ def test_tap_tempo_overrides_the_prior() -> None:
     assert beats[-1].time == pytest.approx(2.25)
     later = tracker.advance(3.5)
     assert later[0].time == pytest.approx(3.0)
+
+
+def test_the_downbeat_moves_to_where_the_harmony_changes() -> None:
+    from stage.engine.follow.bars import BarFinder
+
+    bars = BarFinder(4)
+    moves = []
+    for beat in range(40):  # a one-beat pickup: chords change on beats 1, 5, 9, ...
+        moves.append(bars.heard(beat, chord_changed=beat % 4 == 1))
+    assert [m for m in moves if m] == [1]
+    assert bars.is_downbeat(41) and not bars.is_downbeat(40)

@@ -41,7 +41,7 @@ def test_it_is_a_follower() -> None:
 def test_the_tempo_map_locks_onto_the_performers_beats() -> None:
     period = 60 / 92  # performer at 92 bpm, the setlist says 100
     follower, tempo = follow_messages(song(1.3, period, 16), Meter(4, 4), 100.0)
-    origin = follower.first_downbeat_tick
+    origin = follower.first_onset_tick
     assert origin is not None and origin % Meter(4, 4).ticks_per_bar == 0
     for beat in range(16, 64):  # after the first bars, every grid beat on a played beat
         grid_s = tempo.seconds_at(origin + beat * PPQ)

@@ -46,15 +46,11 @@ class ChartPosition:
         current = self._agreement(self.offset)
         if current >= 0.75 * len(self._heard):
             return
-        bar = self.meter.beats_per_bar
-        candidates = range(0, len(self.beats), bar)  # the form restarts only on bar lines
-        best = max(candidates, key=lambda start: self._agreement(start - self._bar_phase()))
-        best_offset = best - self._bar_phase()
-        if self._agreement(best_offset) > current + 1:
-            self.offset = best_offset
-
-    def _bar_phase(self) -> int:
-        return 0
+        # The performer's bar lines are the chart's: only whole-bar offsets are tried.
+        candidates = range(0, len(self.beats), self.meter.beats_per_bar)
+        best = max(candidates, key=self._agreement)
+        if self._agreement(best) > current + 1:
+            self.offset = best
 
     def _agreement(self, offset: int) -> int:
         n = len(self.beats)

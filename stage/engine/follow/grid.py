@@ -32,6 +32,12 @@ class GridSteer:
         self.origin_tick = max(0, round(tick / bar) * bar)
         return self.origin_tick
 
+    def move_downbeat(self, beats: int) -> None:
+        """The downbeat is ``beats`` later (earlier when negative) than thought: bar lines stay
+        on multiples of the bar in ticks, so the map eases ``beats`` beats back (or ahead)."""
+        if self.origin_tick is not None:
+            self.origin_tick -= beats * self.meter.ticks_per_beat
+
     def beat_tick(self, beat_index: int) -> int:
         assert self.origin_tick is not None
         return self.origin_tick + beat_index * self.meter.ticks_per_beat

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from stage.engine.chart import ChordChart
 from stage.engine.events import CC_SUSTAIN, MidiMessage
 from stage.engine.follow.anticipate import ChordAnticipator
+from stage.engine.follow.bars import BarFinder
 from stage.engine.follow.beat import Beat, BeatTracker
 from stage.engine.follow.chord import recognise
 from stage.engine.follow.grid import GridSteer
@@ -98,6 +99,7 @@ class MidiFollower:
         self.keys = KeyTracker(key_prior)
         self.anticipator = ChordAnticipator(self.meter, chart)
         self.grid = GridSteer(self.meter)
+        self.bars = BarFinder(self.meter.beats_per_bar)
         self.tap = tap
         self.chord_delay = chord_delay
         self.steer_map = steer
@@ -112,9 +114,10 @@ class MidiFollower:
         self._onsets: deque[float] = deque(maxlen=64)
 
     @property
-    def first_downbeat_tick(self) -> int | None:
-        """The tick of the performer's first onset on the followed grid (a bar line), or None
-        before the performer has played."""
+    def first_onset_tick(self) -> int | None:
+        """The tick of the followed beat 0 (the performer's first onset), or None before the
+        performer has played. Bar lines are always at multiples of the meter's bar in ticks;
+        beat 0 starts on one until the harmony shows the downbeat is elsewhere (a pickup)."""
         return self.grid.origin_tick
 
     # -- Follower protocol ---------------------------------------------------------------
@@ -149,9 +152,7 @@ class MidiFollower:
         now = now_ns / NS_PER_S
         self._after_beats(self.beats.advance(now), now)
         tick = tempo.tick_at(now_ns)
-        bar = self.meter.ticks_per_bar
-        origin = self.grid.origin_tick or 0
-        bar_start = origin + (tick - origin) // bar * bar
+        bar_start = tick - tick % self.meter.ticks_per_bar
         period = self.beats.period
         recent = sum(1 for t in self._onsets if now - t < 2 * period)
         return PerformanceState(
@@ -175,7 +176,7 @@ class MidiFollower:
             self._pending.append(beat)
             if self.log is not None:
                 self.log.beats.append(Decision(
-                    beat.time, beat.decided_at, "beat", beat.is_downbeat(self.meter.beats_per_bar)))
+                    beat.time, beat.decided_at, "beat", self.bars.is_downbeat(beat.index)))
                 self.log.tempo.append((beat.decided_at, self.beats.bpm))
         while self._pending:
             beat = self._pending[0]
@@ -195,6 +196,10 @@ class MidiFollower:
             self.log.keys.append(Decision(decided_at, decided_at, key.label))
         self.key = key
         guess = recognise(chroma, bass, self.key, self.chord)
+        moved = self.bars.heard(beat.index, guess.chord != self.chord)
+        if moved:
+            self.grid.move_downbeat(moved)
+            log.debug("downbeat moved by %d beats at beat %d", moved, beat.index)
         if guess.chord != self.chord and self.log is not None:
             label = guess.chord.label if guess.chord is not None else "N"
             self.log.chords.append(Decision(beat.time, decided_at, label))

@@ -7,6 +7,7 @@ follower's decisions, each stamped with its moment, are collected into one JSON-
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,21 +44,25 @@ def follow_messages(
 def grid_beats(follower: MidiFollower, tempo: TempoMap, until_s: float) -> list[dict[str, Any]]:
     """The tempo map's beats (what the band played to), each with the moment it was fixed:
     the start of the tempo segment it fell in."""
-    origin = follower.first_downbeat_tick
+    origin = follower.first_onset_tick
     if origin is None:
         return []
     out = []
     per_beat = follower.meter.ticks_per_beat
+    segments = tempo.segments
+    starts = [s.start_tick for s in segments]
     index = 0
     while True:
         tick = origin + index * per_beat
         seconds = tempo.seconds_at(tick)
         if seconds > until_s:
             return out
-        segment = next(s for s in reversed(tempo.segments) if s.start_tick <= tick)
-        out.append({"time": round(seconds, 4), "decided_at": round(segment.start_ns / NS_PER_S, 4),
-                    "downbeat": index % follower.meter.beats_per_bar == 0})
         index += 1
+        if tick < 0:  # the downbeat moved back past the show's start
+            continue
+        segment = segments[max(bisect.bisect_right(starts, tick) - 1, 0)]
+        out.append({"time": round(seconds, 4), "decided_at": round(segment.start_ns / NS_PER_S, 4),
+                    "downbeat": tick % follower.meter.ticks_per_bar == 0})
 
 
 def analysis(follower: MidiFollower, tempo: TempoMap, until_s: float) -> dict[str, Any]:
