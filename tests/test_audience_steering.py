@@ -72,3 +72,18 @@ def test_mapping_refuses_unknown_controls() -> None:
         PollMapping.from_dict({"id": "x", "kind": "scale", "control": "volume"})
     with pytest.raises(ValueError):
         PollMapping.from_dict({"id": "x", "kind": "choice", "effects": [{"tempo": 1}]})
+
+
+def test_a_poll_can_set_its_own_smoothing() -> None:
+    steering = Steering.from_setlist([{**HYPE, "max_step": 0.05}], max_step=1.0)
+    steering.offer(result("hype", "tap", value=1.0))
+    assert [round(steering.on_bar().controls["energy"], 2) for _ in range(2)] == [0.55, 0.6]
+
+
+def test_reads_the_setlist_polls_mapping() -> None:
+    from stage.engine.setlist import Poll
+
+    poll = Poll(id="hype", kind="tap", control="energy", value_range=(0.4, 1.0),
+                smoothing=0.1)
+    mapping = PollMapping.from_dict(poll.mapping())
+    assert mapping.control == "energy" and mapping.lo == 0.4 and mapping.max_step == 0.1

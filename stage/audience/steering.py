@@ -9,7 +9,8 @@ A mapping per poll (from the setlist) says what a result means:
 - choice: one effect per option, e.g. ``{"section": "main_b", "energy": 0.8}``;
 - scale / tap / reactions: ``control`` and ``range = [lo, hi]``; the result's 0-1 value
   is mapped linearly into the range.
-``apply`` is ``"bar"`` (next bar, the default) or ``"section"`` (next section change).
+``apply`` is ``"bar"`` (next bar, the default) or ``"section"`` (next section change);
+``max_step`` the largest change per bar (the setlist's ``smoothing``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class PollMapping:
     hi: float = 1.0
     effects: tuple[Mapping[str, Any], ...] = ()
     apply: str = "bar"
+    max_step: float | None = None
+    """Largest change per bar of the controls this poll steers (None: Steering's)."""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PollMapping:
@@ -59,9 +62,10 @@ class PollMapping:
         apply = str(data.get("apply", "bar"))
         if apply not in ("bar", "section"):
             raise ValueError(f"poll {data.get('id')}: apply must be bar or section")
+        max_step = data.get("max_step")
         return cls(poll_id=str(data["id"]), kind=str(data["kind"]), control=control,
                    lo=_clip(float(lo)), hi=_clip(float(hi)), effects=tuple(effects),
-                   apply=apply)
+                   apply=apply, max_step=None if max_step is None else float(max_step))
 
     def targets(self, result: PollResult) -> tuple[dict[str, float], str | None]:
         """(control goals, section command) this result asks for."""
@@ -99,6 +103,8 @@ class Steering:
         self.goals: dict[str, float] = dict(self.values)
         self.locks: dict[str, float] = {}
         self.vetoed: set[str] = set()
+        self.steps: dict[str, float] = {}
+        """Per-control largest change per bar, from the poll that last steered it."""
         self._pending: list[tuple[PollMapping, PollResult]] = []
 
     @classmethod
@@ -154,6 +160,7 @@ class Steering:
             for control, goal in goals.items():
                 lo, hi = self.bounds.get(control, (0.0, 1.0))
                 self.goals[control] = _clip(goal, lo, hi)
+                self.steps[control] = mapping.max_step or self.max_step
             section = wanted_section or section
             polls.append(result.poll_id)
         self._pending = keep
@@ -162,5 +169,6 @@ class Steering:
                 self.values[control] = self.locks[control]
                 continue
             step = self.goals[control] - self.values[control]
-            self.values[control] += max(-self.max_step, min(self.max_step, step))
+            limit = self.steps.get(control, self.max_step)
+            self.values[control] += max(-limit, min(limit, step))
         return Steer(dict(self.values), section, tuple(polls))
