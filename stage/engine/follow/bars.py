@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-_DECAY = 0.98
-"""Per beat: the change counts forget over a few dozen bars."""
+_DECAY = 0.995
+"""Per beat: the change counts forget over about fifty bars."""
 
 _MIN_CHANGES = 6.0
-_LEAD = 1.5
+_LEAD = 2.0
 
 
 class BarFinder:
