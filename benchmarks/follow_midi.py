@@ -152,6 +152,10 @@ def run_pop909(songs: list[Path], costs: list[int], base_costs: list[int]) -> di
         for name, value in chords.items():
             add(f"chord_{name}", value)
         lags.extend(decision_lags(result))
+        anticipation = result["anticipation"]
+        add("anticipation_accuracy", anticipation["accuracy"])
+        add("anticipation_hold_baseline", anticipation["hold_accuracy"])
+        add("anticipation_at_changes", anticipation["change_accuracy"])
         add("key_weighted", key_score(folder / "key_audio.txt",
                                       [(k["start"], k["label"]) for k in result["key"]]))
         base = ioi_beats(messages, 60.0 / bpm, base_costs)

@@ -63,32 +63,32 @@ class ChartPosition:
 
 
 class ProgressionMemory:
-    """Without a chart: harmonic rhythm (change probability by beat in bar) and transitions."""
+    """Without a chart: what followed each chord at each beat of the bar, in this song.
+
+    The outcome counted is the next beat's chord (the same chord included), so holding and
+    changing are learned together: "after C on beat 4 comes F" is foretold once heard twice
+    and more often than anything else there.
+    """
 
     def __init__(self, beats_per_bar: int) -> None:
         self.beats_per_bar = beats_per_bar
-        self._changes = [1.0] * beats_per_bar  # smoothed counts: a change on this beat
-        self._stays = [1.0] * beats_per_bar
-        self._successors: dict[Chord, Counter[Chord]] = defaultdict(Counter)
-        self._previous: Chord | None = None
+        self._next: dict[tuple[int, Chord | None], Counter[Chord | None]] = defaultdict(Counter)
+        self._previous: tuple[int, Chord | None] | None = None
 
     def heard(self, beat_index: int, chord: Chord | None) -> None:
-        beat = beat_index % self.beats_per_bar
-        changed = chord != self._previous
-        if changed:
-            self._changes[beat] += 1
-            if self._previous is not None and chord is not None:
-                self._successors[self._previous][chord] += 1
-        else:
-            self._stays[beat] += 1
-        self._previous = chord
+        if self._previous is not None and self._previous[0] == beat_index - 1:
+            position = (beat_index - 1) % self.beats_per_bar
+            self._next[(position, self._previous[1])][chord] += 1
+        self._previous = (beat_index, chord)
 
     def predict(self, next_beat_index: int, current: Chord | None) -> Chord | None:
-        beat = next_beat_index % self.beats_per_bar
-        change_odds = self._changes[beat] / (self._changes[beat] + self._stays[beat])
-        successors = self._successors.get(current) if current is not None else None
-        if change_odds > 0.5 and successors:
-            return successors.most_common(1)[0][0]
+        position = (next_beat_index - 1) % self.beats_per_bar
+        outcomes = self._next.get((position, current))
+        if not outcomes:
+            return current
+        (chord, count), = outcomes.most_common(1)
+        if count >= 2 and count > outcomes.get(current, 0):
+            return chord
         return current
 
 

@@ -78,6 +78,9 @@ class DecisionLog:
     chords: list[Decision] = field(default_factory=list)
     keys: list[Decision] = field(default_factory=list)
     tempo: list[tuple[float, float]] = field(default_factory=list)  # (seconds, beat bpm)
+    # Per beat index: the chord decided, and the chord anticipated for it a beat before.
+    heard: dict[int, Chord | None] = field(default_factory=dict)
+    anticipated: dict[int, Chord | None] = field(default_factory=dict)
 
 
 class MidiFollower:
@@ -206,6 +209,9 @@ class MidiFollower:
         self.chord = guess.chord
         self.anticipator.heard(beat.index, self.chord)
         self.next_chord = self.anticipator.predict(beat.index + 1, self.chord)
+        if self.log is not None:
+            self.log.heard[beat.index] = self.chord
+            self.log.anticipated[beat.index + 1] = self.next_chord
 
     def _steer(self, now_ns: int, tempo: TempoMap) -> None:
         tracker = self.beats

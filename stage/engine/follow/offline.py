@@ -65,6 +65,29 @@ def grid_beats(follower: MidiFollower, tempo: TempoMap, until_s: float) -> list[
                     "downbeat": tick % follower.meter.ticks_per_bar == 0})
 
 
+def anticipation_score(follower: MidiFollower) -> dict[str, float | int]:
+    """How often the chord anticipated for a beat was the chord then heard on it, and how
+    often simply holding the previous beat's chord would have been, at chord changes and
+    overall."""
+    log = follower.log
+    assert log is not None
+    hits = holds = changes = change_hits = 0
+    for index, predicted in log.anticipated.items():
+        if index not in log.heard or index - 1 not in log.heard:
+            continue
+        heard, before = log.heard[index], log.heard[index - 1]
+        hits += predicted == heard
+        holds += before == heard
+        if heard != before:
+            changes += 1
+            change_hits += predicted == heard
+    total = sum(1 for i in log.anticipated if i in log.heard and i - 1 in log.heard)
+    return {"beats": total, "accuracy": round(hits / total, 4) if total else 0.0,
+            "hold_accuracy": round(holds / total, 4) if total else 0.0,
+            "changes": changes,
+            "change_accuracy": round(change_hits / changes, 4) if changes else 0.0}
+
+
 def analysis(follower: MidiFollower, tempo: TempoMap, until_s: float) -> dict[str, Any]:
     """The follower's logged decisions as the ``stage analyze`` JSON object."""
     log = follower.log
@@ -78,6 +101,7 @@ def analysis(follower: MidiFollower, tempo: TempoMap, until_s: float) -> dict[st
                  "decided_at": round(k.decided_at, 4)} for k in log.keys],
         "tempo": [{"time": round(t, 4), "bpm": round(bpm, 3)} for t, bpm in log.tempo],
         "grid": grid_beats(follower, tempo, until_s),
+        "anticipation": anticipation_score(follower),
         "meter": str(follower.meter),
     }
 
