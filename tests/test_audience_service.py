@@ -61,6 +61,7 @@ async def engine(service: ServiceThread) -> Any:
 
 async def phone(service: ServiceThread, cookie: str | None = None, **kw: Any) -> Any:
     headers = {"Cookie": f"stage_device={cookie}"} if cookie else None
+    kw.setdefault("close_timeout", 1.0)  # the client's own wait for a TCP close
     return await websockets.connect(f"ws://{base(service)}/ws", additional_headers=headers, **kw)
 
 

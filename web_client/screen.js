@@ -60,7 +60,7 @@
   async function phones() {
     try {
       const health = await (await fetch("/health")).json();
-      $("phones").textContent = `${health.phones} phones connected`;
+      $("phones").textContent = `${health.phones} ${health.phones === 1 ? "phone" : "phones"} connected`;
     } catch { /* the service is restarting: try again */ }
   }
   setInterval(phones, 3000);

@@ -96,6 +96,10 @@ async def _forever(loop: Callable[[], Awaitable[None]]) -> None:
             await asyncio.sleep(0.5)
 
 
+async def _no_content(_request: web.Request) -> web.Response:
+    return web.Response(status=204)
+
+
 def _percentiles(values: deque[float]) -> dict[str, float | int | None]:
     ordered = sorted(values)
     if not ordered:
@@ -163,6 +167,7 @@ class AudienceService:
         app.router.add_get("/ws", self.phone_socket)
         app.router.add_get("/engine", self.engine_socket)
         app.router.add_get("/health", self.health)
+        app.router.add_get("/favicon.ico", _no_content)
         from stage.audience.console import add_console_routes
 
         add_console_routes(app, self)
