@@ -96,3 +96,29 @@ def test_anticipation_without_a_chart_learns_the_progression() -> None:
     assert anticipator.predict(48, loop[3]) == Chord(0)
     # Mid-bar, the chord holds.
     assert anticipator.predict(50, loop[0]) == Chord(0)
+
+
+def test_training_measures_notes_exactly_as_the_live_follower() -> None:
+    from stage.engine.follow.notes import note_arrays, span_weights
+
+    messages = []
+    for k, pitch in enumerate((48, 52, 55, 59, 62, 41)):
+        messages.append((k * 300_000_000, bytes((0x90, pitch, 40 + 10 * k))))
+        messages.append((k * 300_000_000 + 700_000_000, bytes((0x80, pitch, 0))))
+    messages.insert(3, (250_000_000, bytes((0xB0, 64, 127))))
+    messages.append((1_500_000_000, bytes((0xB0, 64, 0))))
+    messages.sort(key=lambda m: m[0])
+    record = NoteRecord()
+    for time_ns, data in messages:
+        t = time_ns / 1e9
+        if data[0] == 0x90:
+            record.note_on(t, data[1], data[2])
+        elif data[0] == 0x80:
+            record.note_off(t, data[1])
+        else:
+            record.set_pedal(t, data[2] >= 64)
+    arrays = note_arrays(messages)
+    for begin, end in ((0.0, 0.5), (0.4, 1.1), (1.0, 2.5)):
+        live, live_bass = record.weights(begin, end)
+        offline, offline_bass = span_weights(*arrays, begin, end)
+        assert np.allclose(live, offline) and live_bass == offline_bass
