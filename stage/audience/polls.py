@@ -184,11 +184,11 @@ class Poll:
                       if rates else 0.0)
             total = sum(m.total for m in self.taps.values())
             return PollResult(self.poll_id, kind, None, energy, (total,), len(self.taps))
-        counts = tuple(self.reactions[e] for e in REACTIONS)
+        per_emoji = tuple(self.reactions[e] for e in REACTIONS)
         voters = len(self.reacting)
         seconds = max(1e-9, (now_ns - self.opened_ns) / 1e9)
-        value = min(1.0, sum(counts) / max(1, voters) / seconds) if voters else 0.0
-        return PollResult(self.poll_id, kind, None, value, counts, voters)
+        value = min(1.0, sum(per_emoji) / max(1, voters) / seconds) if voters else 0.0
+        return PollResult(self.poll_id, kind, None, value, per_emoji, voters)
 
 
 class PollBook:

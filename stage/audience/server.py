@@ -254,7 +254,7 @@ class AudienceService:
         self._set_cookie(ws, cookie)
         await ws.prepare(request)
         phone = Phone(ws, device, address, TokenBucket(PHONE_RATE, PHONE_BURST, now),
-                      AbuseCounter(), request.transport)  # type: ignore[arg-type]
+                      AbuseCounter(), request.transport)
         self.registry.add(phone)
         try:
             await ws.send_str(encode("welcome", show=self.config.show_id, device=device,
