@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import threading
 import time
 
 import rtmidi
@@ -27,17 +28,29 @@ class Keyboard:
 
 
 class Synth:
-    """A virtual JACK MIDI input port that keeps (arrival ns, bytes) of everything heard."""
+    """A virtual JACK MIDI input port that keeps (arrival ns, bytes) of everything heard.
+
+    It polls rtmidi's queue from a thread, like the engine does: a Python callback would run
+    on JACK's process thread and wait there for the GIL (messages garbled under load).
+    """
 
     def __init__(self, name: str = "synth") -> None:
-        self.midi = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=f"test-{name}")
+        self.midi = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=f"test-{name}",
+                                  queue_size_limit=8192)
         self.midi.ignore_types(sysex=False, timing=False, active_sense=True)
         self.midi.open_virtual_port(name)
         self.heard: queue.Queue[tuple[int, list[int]]] = queue.Queue()
-        self.midi.set_callback(self._on)
+        self._stop = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
-    def _on(self, event: tuple[list[int], float], data: object = None) -> None:
-        self.heard.put((time.perf_counter_ns(), event[0]))
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            got = self.midi.get_message()
+            if got is None:
+                time.sleep(0.0002)
+                continue
+            self.heard.put((time.perf_counter_ns(), got[0]))
 
     def next(self, timeout: float = TIMEOUT_S) -> tuple[int, list[int]]:
         return self.heard.get(timeout=timeout)
@@ -52,7 +65,8 @@ class Synth:
                 return out
 
     def close(self) -> None:
-        self.midi.cancel_callback()
+        self._stop.set()
+        self._reader.join(timeout=TIMEOUT_S)
         self.midi.close_port()
         self.midi.delete()
 

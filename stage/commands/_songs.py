@@ -37,13 +37,13 @@ def song_form(song: Song) -> list[tuple[str, str, int]]:
 
 
 def song_plugins(song: Song, performer: MidiFilePerformer | None = None, seed: int = 0,
-                 follow: bool = True) -> SongPlugins:
+                 follow: bool = True, live: bool = False) -> SongPlugins:
     """The plug-ins for ``song``. With a performer and ``follow``, the MIDI follower listens;
     without one the band plays the setlist's priors (tempo, chart) alone."""
     form = song_form(song)
     controller = (ControllerMap.from_dict(song.controller.as_dict()) if song.controller
                   else ControllerMap())
-    if performer is not None and song.controller is None:
+    if performer is not None and song.controller is None and not live:
         # A recorded pianist's pedal changes are music, not a call for the ending.
         controller.double_tap = None
     band = Band(song.style, mix=song.mix_overrides(), seed=seed, chart=song.chart,
@@ -51,7 +51,7 @@ def song_plugins(song: Song, performer: MidiFilePerformer | None = None, seed: i
                 controls=dict(song.controls), controller_map=controller)
     conductor = SongConductor.from_sections(band, form, song.meter)
     follower: Follower
-    if performer is not None and follow:
+    if (performer is not None or live) and follow:
         follower = MidiFollower(song.meter, song.tempo, chart=song.chart, key_prior=song.key)
     else:
         follower = PriorFollower(song.meter, song.key)

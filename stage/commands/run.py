@@ -7,7 +7,8 @@ import logging
 from pathlib import Path
 
 from stage.commands._common import UsageError, guarded, parse_tracks
-from stage.engine.live import run_live
+from stage.commands.demo import load_show
+from stage.engine.harmony import Key
 from stage.engine.ports.base import Input, Output
 from stage.engine.ports.midifile import MidiFilePerformer
 from stage.engine.ports.rtmidi_port import (
@@ -18,10 +19,9 @@ from stage.engine.ports.rtmidi_port import (
     api_name,
     choose_api,
 )
-from stage.engine.prior import PriorFollower
-from stage.engine.runner import Engine
+from stage.engine.setlist import Show, Song
+from stage.engine.show import play_show_live
 from stage.engine.state import Meter
-from stage.engine.time import RealClock, TempoMap
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--meter", default="4/4", help="meter prior, e.g. 3/4")
     parser.add_argument("--performer", type=Path, help="play this MIDI file as the performer")
     parser.add_argument("--tracks", help="performer tracks of --performer, comma-separated")
-    parser.add_argument("--seconds", type=float, help="stop after this many seconds")
+    parser.add_argument("--seconds", type=float, help="stop after about this many seconds")
+    parser.add_argument("--setlist", type=Path, help="play this show's songs in order")
+    parser.add_argument("--style", default="pop-rock", help="band style without a setlist")
+    parser.add_argument("--key", help="key prior without a setlist, e.g. A:min")
 
 
 def _open_ports(args: argparse.Namespace) -> tuple[list[Input], list[Output]]:
@@ -67,33 +70,46 @@ def _open_ports(args: argparse.Namespace) -> tuple[list[Input], list[Output]]:
     return inputs, outputs
 
 
-def _run(args: argparse.Namespace) -> int:
+def _show(args: argparse.Namespace) -> Show:
+    if args.setlist:
+        return load_show(args.setlist)
     try:
         meter = Meter.parse(args.meter)
     except ValueError as exc:
         raise UsageError(f"--meter {args.meter}: {exc}") from None
+    song = Song(title="live", tempo=args.tempo, meter=meter,
+                key=Key.parse(args.key) if args.key else None, style=args.style,
+                form=(), sections={})
+    return Show(title="live", songs=(song,))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from stage.commands._songs import song_plugins
+
+    show = _show(args)
     performer = None
     if args.performer:
         performer = MidiFilePerformer.from_file(args.performer, parse_tracks(args.tracks))
     inputs, outputs = _open_ports(args)
     if not outputs:
         log.warning("no --out port: the band plays to nobody")
-    from stage.accompany.root_bass import RootBass
-
-    engine = Engine(RealClock(), TempoMap(args.tempo), PriorFollower(meter), [RootBass()],
-                    outputs, inputs)
-    deadline: list[float] = []
-    if performer is not None:
-        performer.play_live(engine.inbox, engine.clock.now_ns())
+    # Live, the follower listens to whoever plays: the controller's port or the file.
+    songs = [song_plugins(song, performer if index == 0 else None, seed=index,
+                          follow=bool(inputs) or performer is not None, live=True)
+             for index, song in enumerate(show.songs)]
     if args.seconds:
-        deadline.append(engine.clock.now_ns() + args.seconds * 1e9)
-    code = run_live(engine, until=lambda: bool(deadline) and engine.clock.now_ns() >= deadline[0])
-    if performer is not None:
-        performer.close()
-    stats = engine.scheduler.lateness
-    log.info("show over: %d events sent, %d late (worst %.2f ms)",
-             stats.sent, stats.late, stats.worst_ns / 1e6)
-    return code
+        for song in songs:
+            song.max_bars = max(1, int(args.seconds / 60 * song.tempo_bpm
+                                       / song.meter.beats_per_bar))
+    try:
+        return play_show_live(songs, outputs, inputs)
+    finally:
+        for output in outputs:
+            output.close()
+        for source in inputs:
+            source.close()
+        if performer is not None:
+            performer.close()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -132,9 +132,10 @@ class Engine:
 
     def _over(self) -> bool:
         """The performer has played out (if there is one) and the band's form is done."""
-        performer_done = self.inputs_finished if self.inputs else True
+        has_file = any(source.ends for source in self.inputs)
+        performer_done = self.inputs_finished if has_file else True
         if self.finished is None:
-            return self.tail_bars is not None and bool(self.inputs) and performer_done
+            return self.tail_bars is not None and has_file and performer_done
         return performer_done and self.finished()
 
     @property
@@ -211,7 +212,9 @@ class Engine:
 
     @property
     def inputs_finished(self) -> bool:
-        return bool(self.inputs) and all(source.finished for source in self.inputs)
+        """Every input that plays out (a file performer) has; False when there is none."""
+        ending = [source for source in self.inputs if source.ends]
+        return bool(ending) and all(source.finished for source in ending)
 
     def state(self) -> PerformanceState:
         return self.follower.state(self.show_ns(self.clock.now_ns()), self.tempo)

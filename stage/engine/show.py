@@ -8,13 +8,15 @@ the songs are joined into one multitrack file, each starting on the bar after th
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stage.engine.events import MidiMessage
 from stage.engine.plugins import Follower, Generator
-from stage.engine.ports.base import Output
+from stage.engine.ports.base import Input, Output
 from stage.engine.ports.midifile import MidiFilePerformer
 from stage.engine.ports.recorder import MidiRecorder
 from stage.engine.runner import Engine
@@ -116,9 +118,10 @@ def play_show_offline(songs: Sequence[SongPlugins], out_path: str | Path) -> Sho
 
 
 def play_show_live(songs: Sequence[SongPlugins], outputs: Sequence[Output],
-                   recorder: MidiRecorder | None = None) -> int:
-    """Every song in real time on ``outputs``; each output is silenced after every song and
-    on any way out. Returns 0, or 1 when a song's engine failed or a signal stopped it."""
+                   inputs: Sequence[Input] = (), recorder: MidiRecorder | None = None) -> int:
+    """Every song in real time on ``outputs``, hearing ``inputs``; outputs are silenced after
+    every song and on any way out; inputs stay open for the next song (the caller closes
+    them). Returns 0, or 1 when a song's engine failed."""
     from stage.engine.live import run_live
     from stage.engine.time import RealClock
 
@@ -126,7 +129,7 @@ def play_show_live(songs: Sequence[SongPlugins], outputs: Sequence[Output],
         log.info("now playing: %s", song.title)
         tempo = TempoMap(song.tempo_bpm)
         engine = Engine(RealClock(), tempo, song.follower, song.generators,
-                        [_Borrowed(o) for o in outputs], [],
+                        [_Borrowed(o) for o in outputs], [_BorrowedInput(i) for i in inputs],
                         tail_bars=song.tail_bars if song.performer else None,
                         finished=song.finished, recorder=recorder)
         engine.end_tick_limit = song.max_bars * song.meter.ticks_per_bar
@@ -137,6 +140,17 @@ def play_show_live(songs: Sequence[SongPlugins], outputs: Sequence[Output],
         if code or engine.end_tick is None:
             return 1 if code else 0
     return 0
+
+
+class _BorrowedInput(Input):
+    """Lends a show-long input to one song's engine: its close leaves the port open."""
+
+    def __init__(self, source: Input) -> None:
+        self.inner = source
+        self.name = source.name
+
+    def start(self, inbox: queue.Queue[MidiMessage]) -> None:
+        self.inner.start(inbox)
 
 
 class _Borrowed(Output):

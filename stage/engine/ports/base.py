@@ -100,6 +100,8 @@ class Input:
     scheduled inputs (a file performer on the virtual clock) are polled by due time."""
 
     name: str = "input"
+    ends: bool = False
+    """True for inputs that play out (a file performer); live ports never end."""
 
     def start(self, inbox: queue.Queue[MidiMessage]) -> None:
         """Begin delivering messages into ``inbox``."""

@@ -111,6 +111,8 @@ def _timed_messages(midi: mido.MidiFile, names: list[str], chosen: set[int]) -> 
 class MidiFilePerformer(Input):
     """Plays timed messages as a performer would, starting at ``start_ns`` (clock ns)."""
 
+    ends = True
+
     def __init__(self, messages: Iterable[TimedMessage], name: str = "performer",
                  start_ns: int = 0) -> None:
         self.name = name

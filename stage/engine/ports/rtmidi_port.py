@@ -1,7 +1,7 @@
 """MIDI in and out over python-rtmidi: API by config or autodetected, ports by name substring.
 
-The input callback runs on rtmidi's thread (JACK's process thread with the JACK API): it
-stamps the arrival time and hands the bytes to the engine's bounded inbox, nothing else.
+Input: a reader thread stamps each message's arrival and hands the bytes to the engine's
+bounded inbox, nothing else (see RtMidiInput for why it is not rtmidi's callback).
 A watchdog thread notices a port that went away and reopens it when it comes back.
 """
 
@@ -204,14 +204,26 @@ class RtMidiOutput(Output):
 
 
 class RtMidiInput(Input):
-    """A MIDI input port whose callback stamps each message and hands it to the inbox."""
+    """A MIDI input port. A small reader thread takes each message from rtmidi's own queue,
+    stamps it and hands it to the engine's inbox.
+
+    Why not rtmidi's callback: with JACK it runs on JACK's process thread, which would then
+    wait for Python's GIL; a late process cycle lets JACK reuse the port buffer under it, and
+    messages arrive duplicated or lost (seen here under load). Polling rtmidi's lock-free
+    queue keeps JACK's thread out of Python at a cost of at most ``POLL_S`` of latency.
+    """
+
+    POLL_S = 0.0005
+    QUEUE_LIMIT = 4096
 
     def __init__(self, port: str, api: int, virtual: bool = False,
                  client_name: str = "stage", watch: bool = True) -> None:
         self.api = api
-        self._handle = _PortHandle(lambda: rtmidi.MidiIn(api, name=client_name), port,
-                                   virtual, client_name, "input")
+        self._handle = _PortHandle(
+            lambda: rtmidi.MidiIn(api, name=client_name, queue_size_limit=self.QUEUE_LIMIT),
+            port, virtual, client_name, "input")
         self._handle.midi = self._handle.open()
+        self._handle.midi.ignore_types(sysex=False, timing=True, active_sense=True)
         self.name = self._handle.port_name
         self.overflows = 0
         self.lost = False
@@ -219,24 +231,31 @@ class RtMidiInput(Input):
         self._inbox: queue.Queue[MidiMessage] | None = None
         self._watch_enabled = watch and not virtual
         self._watchdog: _Watchdog | None = None
+        self._stop = threading.Event()
+        self._reader: threading.Thread | None = None
 
     def start(self, inbox: queue.Queue[MidiMessage]) -> None:
+        """Deliver into ``inbox`` from now on (a new song's engine may take over the port)."""
         self._inbox = inbox
-        self._attach(self._handle.midi)
-        if self._watch_enabled:
-            self._watchdog = _Watchdog(self._watch)
+        if self._reader is None:
+            self._reader = threading.Thread(target=self._read, name=f"midi-in {self.name}",
+                                            daemon=True)
+            self._reader.start()
+            if self._watch_enabled:
+                self._watchdog = _Watchdog(self._watch)
 
-    def _attach(self, midi: Any) -> None:
-        midi.ignore_types(sysex=False, timing=True, active_sense=True)
-        midi.set_callback(self._on_message)
-
-    def _on_message(self, event: tuple[list[int], float], data: object = None) -> None:
-        # rtmidi's thread: stamp and hand off. Nothing else.
-        stamp = time.perf_counter_ns()
-        try:
-            self._inbox.put_nowait(MidiMessage(stamp, bytes(event[0]), self.name))  # type: ignore[union-attr]
-        except queue.Full:
-            self.overflows += 1
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            midi = self._handle.midi  # one read: the watchdog may swap in a reopened port
+            got = midi.get_message()
+            if got is None:
+                time.sleep(self.POLL_S)
+                continue
+            stamp = time.perf_counter_ns()
+            try:
+                self._inbox.put_nowait(MidiMessage(stamp, bytes(got[0]), self.name))  # type: ignore[union-attr]
+            except queue.Full:
+                self.overflows += 1
 
     def _watch(self) -> None:
         present = self._handle.present()
@@ -248,18 +267,20 @@ class RtMidiInput(Input):
                 fresh = self._handle.open()
             except PortNotFound:
                 return
-            self._attach(fresh)
+            fresh.ignore_types(sysex=False, timing=True, active_sense=True)
             old, self._handle.midi = self._handle.midi, fresh
             self.lost = False
             self.reconnects += 1
             log.warning("MIDI input %r is back; reconnected", self.name)
-            old.cancel_callback()
+            time.sleep(self.POLL_S * 4)  # let the reader leave the old port
             old.delete()
 
     def close(self) -> None:
+        self._stop.set()
         if self._watchdog:
             self._watchdog.stop()
+        if self._reader is not None:
+            self._reader.join(timeout=1.0)
         midi = self._handle.midi
-        midi.cancel_callback()
         midi.close_port()
         midi.delete()
