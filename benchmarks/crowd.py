@@ -81,10 +81,16 @@ class EngineRecorder:
         self.result: dict[str, Any] | None = None
         self.ws: Any = None
 
-    async def connect(self) -> None:
-        self.ws = await websockets.connect(
-            self.url, additional_headers={"Authorization": f"Bearer {self.token}"},
-            max_queue=None)
+    async def connect_to_leader(self) -> None:
+        """Workers that are not the leader answer 503: try again until the leader takes it."""
+        for _ in range(100):
+            try:
+                self.ws = await websockets.connect(
+                    self.url, additional_headers={"Authorization": f"Bearer {self.token}"},
+                    max_queue=None)
+                break
+            except websockets.InvalidStatus:
+                await asyncio.sleep(0.05)
         self._reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -160,12 +166,31 @@ async def abusers(port: int, count: int, stop: asyncio.Event) -> dict[str, int]:
     return dict(seen)
 
 
-def health(port: int) -> dict[str, Any]:
+def _health_once(port: int) -> dict[str, Any]:
     import urllib.request
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as response:
         data: dict[str, Any] = json.load(response)
         return data
+
+
+WORKERS = 1
+
+
+def health(port: int) -> dict[str, Any]:
+    """/health summed over the workers (SO_REUSEPORT hands each request to any one)."""
+    by_pid: dict[int, dict[str, Any]] = {}
+    for _ in range(1 if WORKERS == 1 else 12 * WORKERS):
+        data = _health_once(port)
+        by_pid[data["pid"]] = data
+        if len(by_pid) == WORKERS:
+            break
+    leader = max(by_pid.values(), key=lambda d: d["engine"])
+    merged = dict(leader)
+    for key in ("phones", "accepted", "rejected", "closed_abusive", "refused", "dropped_slow"):
+        merged[key] = sum(d[key] for d in by_pid.values())
+    merged["workers_seen"] = len(by_pid)
+    return merged
 
 
 def start_crowd(args: argparse.Namespace, port: int, workdir: Path, total_s: float,
@@ -201,11 +226,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     port = free_port()
     token = new_token()
     workdir = Path(tempfile.mkdtemp(prefix="stage-crowd-"))
-    service = start_service_process("127.0.0.1", port, token, "bench",
+    service = start_service_process("127.0.0.1", port, token, "bench", workers=args.workers,
                                     log_path=workdir / "service.log")
     try:
         engine = EngineRecorder(service.engine_url, token)
-        await engine.connect()
+        await engine.connect_to_leader()
         base_latency = await baseline(port, engine)
         idle_rss = tree_rss_bytes(service.process.pid)
         join_s = max(30.0, args.clients / 150)
@@ -259,6 +284,7 @@ def summarize(args: argparse.Namespace, reports: list[dict[str, Any]], engine: E
     return {
         "clients": args.clients,
         "crowd_processes": args.sim_processes,
+        "audience_workers": args.workers,
         "crowd_nice": args.crowd_nice,
         "phones_held": held,
         "join_seconds": round(join_s, 1),
@@ -270,6 +296,7 @@ def summarize(args: argparse.Namespace, reports: list[dict[str, Any]], engine: E
         "vote_to_engine_ms": percentiles(engine.latencies_ms(bench_acks)),
         "baseline_one_phone_vote_to_engine_ms": percentiles(base_latency),
         "service_side_vote_to_engine_ms": final.get("vote_to_engine_ms"),
+        "service_side_note": "the leader's own phones only" if args.workers > 1 else "",
         "result_broadcast_ms": percentiles(broadcast),
         "phones_saw_result": len(broadcast),
         "votes_lost": lost,
@@ -293,12 +320,16 @@ def main() -> None:
     parser.add_argument("--vote-rate", type=float, default=0.1,
                         help="changes of mind a second per phone after its first vote")
     parser.add_argument("--sim-processes", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="audience processes sharing the port (merged through Redis)")
     parser.add_argument("--sources", type=int, default=4)
     parser.add_argument("--abusers", type=int, default=20)
     parser.add_argument("--crowd-nice", type=int, default=10,
                         help="niceness of the simulator processes: they stand in for 10,000 "
                              "separate phones, so they yield the CPU to the service under test")
     args = parser.parse_args()
+    global WORKERS
+    WORKERS = args.workers
     print(json.dumps(asyncio.run(run(args))))
 
 
