@@ -63,6 +63,11 @@
         if (pendingVote && pendingVote.seq === message.seq) pendingVote = null;
         break;
       case "error":
+        if (message.code === "busy" && pendingVote) {
+          const again = pendingVote;  // the show is busy: the same vote goes in a moment later
+          setTimeout(() => { if (pendingVote === again) send({ type: "vote", ...again }); }, 1000);
+          break;
+        }
         if (message.code === "rate_limited") notice("Easy there — a little slower.");
         else if (message.code === "poll_closed") notice("That question has closed.");
         else notice("That didn't go through.");
