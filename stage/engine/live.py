@@ -8,6 +8,7 @@ again if anything went wrong before that (closing twice is harmless).
 from __future__ import annotations
 
 import atexit
+import gc
 import logging
 import signal
 import sys
@@ -47,6 +48,10 @@ def run_live(engine: Engine, until: Callable[[], bool] | None = None) -> int:
     old_interval = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     engine.start()
+    # Everything built so far lives for the whole show: keep the collector off it, so its
+    # pauses stay short while the band plays.
+    gc.collect()
+    gc.freeze()
     thread = threading.Thread(target=engine_main, name="engine", daemon=True)
     thread.start()
     try:
