@@ -72,7 +72,10 @@ class AudienceLink:
         self._poke()
 
     def close_poll(self, poll_id: str | None = None) -> None:
-        self._open_polls.pop(str(poll_id), None) if poll_id else self._open_polls.clear()
+        if poll_id:
+            self._open_polls.pop(poll_id, None)
+        else:
+            self._open_polls.clear()
         self._commands.append(encode("close_poll", id=poll_id))
         self._poke()
 
