@@ -91,11 +91,11 @@ class ChordModel:
     def scores(self, chroma: np.ndarray, bass_pc: int | None) -> np.ndarray:
         """Log-odds per (quality, root), flattened quality-major like the templates."""
         feats = features(chroma)
-        rel_bass = 12 if bass_pc is None else None
         logits = self.w @ feats.T + self.b[:, None]  # qualities x roots
-        for root in range(12):
-            logits[:, root] += self.v[:, rel_bass if rel_bass is not None
-                                      else (bass_pc - root) % 12]
+        # The bass note's interval above each root (12: nothing sounding).
+        rel_bass = (np.full(12, 12) if bass_pc is None
+                    else (bass_pc - np.arange(12)) % 12)
+        logits += self.v[:, rel_bass]
         return np.asarray(logits.reshape(-1))
 
 

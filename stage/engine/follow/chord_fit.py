@@ -155,7 +155,7 @@ def main() -> None:
             ys.append(y)
     x, bass, y = np.concatenate(xs), np.concatenate(basses), np.concatenate(ys)
     log.info("%d beats from %d songs", len(y), len(xs))
-    weights = fit(x, bass, y)
+    weights: dict[str, object] = dict(fit(x, bass, y))
     weights["qualities"] = list(QUALITIES)
     weights["trained_on"] = f"POP909 {args.songs}, {len(y)} beats"
     args.out.write_text(json.dumps(weights) + "\n")

@@ -47,7 +47,7 @@ def grid_beats(follower: MidiFollower, tempo: TempoMap, until_s: float) -> list[
     origin = follower.first_onset_tick
     if origin is None:
         return []
-    out = []
+    out: list[dict[str, Any]] = []
     per_beat = follower.meter.ticks_per_beat
     segments = tempo.segments
     starts = [s.start_tick for s in segments]
