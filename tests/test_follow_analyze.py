@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
+from types import ModuleType
 
 import mir_eval
 import numpy as np
 import pytest
+from conftest import ROOT, data_dir
 
 from stage.cli import main
-from tests.conftest import ROOT, data_dir
 
 FIXTURE = ROOT / "tests" / "fixtures" / "pop909" / "701" / "701.mid"
+
+
+def _load_benchmark() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "follow_midi_bench", ROOT / "benchmarks" / "follow_midi.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def analyze(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
@@ -65,12 +76,13 @@ def test_pop909_beats_and_chords_beat_the_baselines(capsys: pytest.CaptureFixtur
     folder: Path = data_dir() / "pop909" / "702"
     if not folder.is_dir():
         pytest.skip(f"POP909 data not found at {folder} (set STAGE_DATA)")
-    from benchmarks.follow_midi import beat_scores, chord_scores, pop909_song
+    bench = _load_benchmark()
+    beat_scores, chord_scores = bench.beat_scores, bench.chord_scores
     from stage.engine.follow.baseline import frame_chords, ioi_beats
     from stage.engine.follow.offline import analyze_messages
     from stage.engine.state import Meter
 
-    messages, bpm = pop909_song(folder)
+    messages, bpm = bench.pop909_song(folder)
     result = analyze_messages(messages, Meter(4, 4), bpm)
     ref = np.loadtxt(folder / "beat_midi.txt")[:, 0]
     ours = beat_scores(ref, [b["time"] for b in result["beats"]])["f"]
