@@ -22,6 +22,11 @@ def test_demo_plays_every_song_and_part_with_no_stuck_notes(tmp_path: Path) -> N
     assert summary["stuck_notes"] == {} and summary["late_events"] == 0
     for part in ("performer", "drums", "bass", "keys", "pad", "arp"):
         assert summary["notes_per_part"][part] > 0, part
+    # the demo's polls are answered by a seeded simulated crowd and steer the band
+    crowd = summary["audience"]
+    assert len(crowd["results"]) >= 3 and crowd["steers"]
+    for steer in crowd["steers"]:
+        assert all(0.0 <= v <= 1.0 for v in steer["controls"].values())
     starts = [song["start_s"] for song in summary["songs"]]
     assert starts == sorted(starts) and starts[0] == 0
     midi = mido.MidiFile(tmp_path / "performance.mid")

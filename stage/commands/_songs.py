@@ -12,8 +12,10 @@ from pathlib import Path
 from stage.accompany.arranger import ControllerMap
 from stage.accompany.band import Band
 from stage.accompany.conductor import SongConductor
+from stage.audience.bridge import AudienceBridge, Link, ShowBars
+from stage.audience.steering import CONTROLS, Steering
 from stage.engine.follow.midi import MidiFollower
-from stage.engine.plugins import Follower
+from stage.engine.plugins import Follower, Generator
 from stage.engine.ports.midifile import MidiFilePerformer
 from stage.engine.prior import PriorFollower
 from stage.engine.setlist import Show, Song
@@ -37,7 +39,8 @@ def song_form(song: Song) -> list[tuple[str, str, int]]:
 
 
 def song_plugins(song: Song, performer: MidiFilePerformer | None = None, seed: int = 0,
-                 follow: bool = True, live: bool = False) -> SongPlugins:
+                 follow: bool = True, live: bool = False, crowd: Link | None = None,
+                 bars: ShowBars | None = None) -> SongPlugins:
     """The plug-ins for ``song``. With a performer and ``follow``, the MIDI follower listens;
     without one the band plays the setlist's priors (tempo, chart) alone."""
     form = song_form(song)
@@ -50,6 +53,17 @@ def song_plugins(song: Song, performer: MidiFilePerformer | None = None, seed: i
                 key=song.key, start_section=form[0][1] if form else "main_a",
                 controls=dict(song.controls), controller_map=controller)
     conductor = SongConductor.from_sections(band, form, song.meter)
+    generators: list[Generator] = [conductor]
+    if crowd is not None:
+        # The crowd steers only what the setlist opens to it, within the song's bounds.
+        start = {name: float(song.controls.get(name, 0.5)) for name in CONTROLS}
+        steering = Steering.from_setlist([p.mapping() for p in song.polls],
+                                         bounds=dict(song.crowd_bounds), values=start)
+        generators.append(AudienceBridge(
+            link=crowd, polls=song.polls, set_control=band.set_control,
+            command_section=band.command_section,
+            section_at=lambda tick: _section_name(conductor, tick),
+            bars=bars or ShowBars(), steering=steering))
     follower: Follower
     if (performer is not None or live) and follow:
         follower = MidiFollower(song.meter, song.tempo, chart=song.chart, key_prior=song.key)
@@ -58,22 +72,30 @@ def song_plugins(song: Song, performer: MidiFilePerformer | None = None, seed: i
     # No form: the band plays until the performer stops (then one more bar).
     return SongPlugins(
         title=song.title, tempo_bpm=song.tempo, meter=song.meter, follower=follower,
-        generators=[conductor], performer=performer,
+        generators=generators, performer=performer,
         finished=(lambda: conductor.finished) if form else None, tail_bars=1,
         max_bars=sum(bars for _, _, bars in form) + 8 if form else UNBOUNDED_BARS,
     )
 
 
+def _section_name(conductor: SongConductor, tick: int) -> str | None:
+    entry = conductor.section_at(tick)
+    return entry.name if entry else None
+
+
 def show_plugins(show: Show, performer_file: Path | None = None,
                  tracks: Sequence[str] | None = None, follow: bool = True,
-                 seed: int = 0) -> list[SongPlugins]:
-    """Every song of ``show``; the performer (file) plays the first song."""
+                 seed: int = 0, crowd: Link | None = None) -> list[SongPlugins]:
+    """Every song of ``show``; the performer (file) plays the first song; ``crowd`` (a link
+    to the audience, live or simulated) steers every song through its polls."""
     performer_path = performer_file or show.performer
+    bars = ShowBars()
     songs = []
     for index, song in enumerate(show.songs):
         performer = None
         if index == 0 and performer_path is not None:
             chosen = list(tracks) if tracks else (list(show.performer_tracks) or None)
             performer = MidiFilePerformer.from_file(performer_path, chosen)
-        songs.append(song_plugins(song, performer, seed=seed + index, follow=follow))
+        songs.append(song_plugins(song, performer, seed=seed + index, follow=follow,
+                                  crowd=crowd, bars=bars))
     return songs

@@ -8,7 +8,10 @@ OUT_DIR/performance.wav (the built-in FluidSynth sound) and OUT_DIR/summary.json
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,11 @@ def add_show_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out-port", dest="out_port", metavar="NAME",
                         help="with --live: a MIDI output port instead of the built-in synth")
     parser.add_argument("--api", default="auto", help="MIDI API for --out-port")
+    parser.add_argument("--no-audience", action="store_true",
+                        help="no crowd: offline the polls are otherwise answered by a seeded "
+                             "simulated crowd; live the audience service is started")
+    parser.add_argument("--audience-port", type=int, default=8080,
+                        help="with --live: the audience service's port")
 
 
 def load_show(path: Path) -> Show:
@@ -71,12 +79,23 @@ def play(args: argparse.Namespace, show: Show, performer: Path | None,
          tracks: list[str] | None) -> int:
     from stage.commands._songs import show_plugins
 
-    songs = show_plugins(show, performer, tracks, follow=args.follow, seed=args.seed)
     if args.live:
-        return _live(args, songs)
+        with audience_for(args, show) as crowd:
+            songs = show_plugins(show, performer, tracks, follow=args.follow, seed=args.seed,
+                                 crowd=crowd)
+            return _live(args, songs)
+    simulated = None
+    if show.audience and not args.no_audience:
+        from stage.audience.simulated import SimulatedCrowd
+
+        simulated = SimulatedCrowd(seed=args.seed)
+    songs = show_plugins(show, performer, tracks, follow=args.follow, seed=args.seed,
+                         crowd=simulated)
     out: Path = args.out
     result = play_show_offline(songs, out / "performance.mid")
     report = summary(show, result)
+    if simulated is not None:
+        report["audience"] = crowd_report(songs, simulated)
     if not args.no_wav:
         from stage.engine.ports.synth import SynthError, render_wav
 
@@ -90,6 +109,48 @@ def play(args: argparse.Namespace, show: Show, performer: Path | None,
     write_json(out / "summary.json", report)
     _print_summary(report)
     return 0 if not result.stuck_notes else 1
+
+
+def crowd_report(songs: list[Any], crowd: Any) -> dict[str, Any]:
+    """What the (simulated) crowd decided and what it changed, song by song."""
+    from stage.audience.bridge import AudienceBridge
+
+    steered = []
+    for song in songs:
+        for generator in song.generators:
+            if isinstance(generator, AudienceBridge):
+                steered += [{"song": song.title, "tick": record.tick,
+                             "controls": {k: round(v, 3) for k, v in record.controls.items()},
+                             "section": record.section, "polls": list(record.polls)}
+                            for record in generator.steered]
+    return {"crowd": f"simulated, {crowd.size} phones, seed {crowd.seed}",
+            "results": [r.to_json() for r in crowd.results], "steers": steered}
+
+
+@contextlib.contextmanager
+def audience_for(args: argparse.Namespace, show: Show) -> Iterator[Any]:
+    """Live: the audience service in its own process and the engine's link to it."""
+    if args.no_audience or not show.audience:
+        yield None
+        return
+    from stage.audience.link import AudienceLink
+    from stage.audience.process import start_service_process
+
+    token = secrets.token_urlsafe(16)
+    show_id = "".join(c for c in show.title.lower() if c.isalnum())[:24] or "show"
+    try:
+        handle = start_service_process("0.0.0.0", args.audience_port, token, show_id)
+    except Exception as exc:  # the show goes on without its crowd
+        log.warning("audience service did not start (%s); playing without it", exc)
+        yield None
+        return
+    link = AudienceLink(handle.engine_url, token).start()
+    print(f"audience: join at {handle.join_url} ; console token {token}")
+    try:
+        yield link
+    finally:
+        link.stop()
+        handle.stop()
 
 
 def _live(args: argparse.Namespace, songs: list[Any]) -> int:
@@ -122,6 +183,10 @@ def _print_summary(report: dict[str, Any]) -> None:
         parts = ", ".join(f"{p} {n}" for p, n in song["notes_per_part"].items())
         print(f"  {song['title']} ({song['style']}, {song['duration_s']:.1f} s, "
               f"{len(song['sections'])} sections): {parts}")
+    if "audience" in report:
+        crowd = report["audience"]
+        print(f"crowd ({crowd['crowd']}): {len(crowd['results'])} poll results, "
+              f"{len(crowd['steers'])} steers applied")
     print(f"late events {report['late_events']}, stuck notes "
           f"{sum(report['stuck_notes'].values())}")
     print(f"wrote {report['midi']}" + (f" and {report['wav']['path']}" if "wav" in report else ""))

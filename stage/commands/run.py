@@ -6,8 +6,9 @@ import argparse
 import logging
 from pathlib import Path
 
+from stage.audience.bridge import ShowBars
 from stage.commands._common import UsageError, guarded, parse_tracks
-from stage.commands.demo import load_show
+from stage.commands.demo import audience_for, load_show
 from stage.engine.harmony import Key
 from stage.engine.ports.base import Input, Output
 from stage.engine.ports.midifile import MidiFilePerformer
@@ -20,7 +21,7 @@ from stage.engine.ports.rtmidi_port import (
     choose_api,
 )
 from stage.engine.setlist import Show, Song
-from stage.engine.show import play_show_live
+from stage.engine.show import SongPlugins, play_show_live
 from stage.engine.state import Meter
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--setlist", type=Path, help="play this show's songs in order")
     parser.add_argument("--style", default="pop-rock", help="band style without a setlist")
     parser.add_argument("--key", help="key prior without a setlist, e.g. A:min")
+    parser.add_argument("--no-audience", action="store_true",
+                        help="don't start the audience service (started by default when the "
+                             "setlist opens the show to the audience)")
+    parser.add_argument("--audience-port", type=int, default=8080,
+                        help="the audience service's port")
 
 
 def _open_ports(args: argparse.Namespace) -> tuple[list[Input], list[Output]]:
@@ -93,14 +99,22 @@ def _run(args: argparse.Namespace) -> int:
     inputs, outputs = _open_ports(args)
     if not outputs:
         log.warning("no --out port: the band plays to nobody")
-    # Live, the follower listens to whoever plays: the controller's port or the file.
-    songs = [song_plugins(song, performer if index == 0 else None, seed=index,
-                          follow=bool(inputs) or performer is not None, live=True)
-             for index, song in enumerate(show.songs)]
-    if args.seconds:
-        for song in songs:
-            song.max_bars = max(1, int(args.seconds / 60 * song.tempo_bpm
-                                       / song.meter.beats_per_bar))
+    with audience_for(args, show) as crowd:
+        bars = ShowBars()
+        # Live, the follower listens to whoever plays: the controller's port or the file.
+        songs = [song_plugins(song, performer if index == 0 else None, seed=index,
+                              follow=bool(inputs) or performer is not None, live=True,
+                              crowd=crowd, bars=bars)
+                 for index, song in enumerate(show.songs)]
+        if args.seconds:
+            for song in songs:
+                song.max_bars = max(1, int(args.seconds / 60 * song.tempo_bpm
+                                           / song.meter.beats_per_bar))
+        return _play(songs, inputs, outputs, performer)
+
+
+def _play(songs: list[SongPlugins], inputs: list[Input], outputs: list[Output],
+          performer: MidiFilePerformer | None) -> int:
     try:
         return play_show_live(songs, outputs, inputs)
     finally:
