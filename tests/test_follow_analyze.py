@@ -92,3 +92,21 @@ def test_pop909_beats_and_chords_beat_the_baselines(capsys: pytest.CaptureFixtur
                           [c["label"] for c in result["chords"]])
     base_chords = chord_scores(folder / "chord_midi.txt", *frame_chords(messages))
     assert chords["majmin"] > 0.7 and chords["majmin"] > base_chords["majmin"]
+
+
+def test_a_file_faster_than_120_bpm_is_heard_at_its_own_tempo(tmp_path: Path) -> None:
+    import mido
+
+    from stage.engine.ports.midifile import load_performance
+
+    midi = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(130), time=0))
+    for _ in range(8):
+        track.append(mido.Message("note_on", note=60, velocity=90, time=0))
+        track.append(mido.Message("note_off", note=60, velocity=0, time=480))
+    midi.tracks.append(track)
+    path = tmp_path / "fast.mid"
+    midi.save(path)
+    onsets = [m.time_ns for m in load_performance(path) if m.data[0] & 0xF0 == 0x90]
+    assert np.diff(onsets) / 1e9 == pytest.approx(60 / 130, rel=1e-6)

@@ -92,7 +92,9 @@ def _timed_messages(midi: mido.MidiFile, names: list[str], chosen: set[int]) -> 
                 tempo_changes.append((tick, msg.tempo))
             elif index in chosen and msg.type in _PLAYED_TYPES:
                 events.append((tick, index, order, bytes(msg.bytes())))
-    tempo_changes.sort()
+    # By tick only, stably: a file's own tempo at tick 0 must follow (and so replace) the
+    # 120 bpm default; sorting the pairs put the default last for any tempo above 120 bpm.
+    tempo_changes.sort(key=lambda change: change[0])
     events.sort()
     out: list[TimedMessage] = []
     seg = 0
