@@ -73,7 +73,7 @@ def test_unreadable_file_is_one_line_and_exit_2(
 
 
 def test_pop909_beats_and_chords_beat_the_baselines(capsys: pytest.CaptureFixture[str]) -> None:
-    folder: Path = data_dir() / "pop909" / "702"
+    folder: Path = data_dir() / "pop909" / "704"
     if not folder.is_dir():
         pytest.skip(f"POP909 data not found at {folder} (set STAGE_DATA)")
     bench = _load_benchmark()

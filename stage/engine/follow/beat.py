@@ -34,6 +34,9 @@ _CURRENT = len(_SEARCH_RATIOS) // 2
 _NEW_TEMPO_GAIN = 1.6
 _OFFBEAT_GAIN = 1.3
 _BASS_WEIGHT = 1.6
+_BASS_BELOW = 53
+_BASS_OFFBEAT_LEAD = 2.0
+"""Bass onsets must sit this much more on the off-beat than on the beat to flip the grid."""
 """Onsets with a note below F3 weigh this much more: the bass and left hand mark the beat."""
 
 
@@ -55,6 +58,7 @@ class Beat:
 class _Onset:
     time: float
     strength: float
+    low: bool = False  # a bass note among its notes
 
 
 class BeatTracker:
@@ -96,14 +100,15 @@ class BeatTracker:
         """A note-on at ``time`` (seconds). Returns beats decided up to ``time``.
 
         Low notes weigh more: the bass and the left hand mark the beat."""
-        strength = (0.25 + velocity / 127.0) * (_BASS_WEIGHT if pitch < 53 else 1.0)
+        strength = (0.25 + velocity / 127.0) * (_BASS_WEIGHT if pitch < _BASS_BELOW else 1.0)
         recent = self._recent[-1] if self._recent else None
         if recent is not None and time - recent.time < ONSET_MERGE_S:
             recent.strength += strength
+            recent.low = recent.low or pitch < _BASS_BELOW
             return self.advance(time)
         beats = self.advance(time)
         gap = time - recent.time if recent is not None else math.inf
-        onset = _Onset(time, strength)
+        onset = _Onset(time, strength, pitch < _BASS_BELOW)
         self._recent.append(onset)
         if self.next_time is None:
             return [*beats, self._decide(time, time, played=True)]
@@ -202,7 +207,21 @@ class BeatTracker:
         fit *= np.exp(-0.5 * (np.log(periods / self.prior_period) / 0.25) ** 2)
         best = int(np.argmax(fit))
         gain = _OFFBEAT_GAIN if _PHASE_GRID[best] else _NEW_TEMPO_GAIN
+        steps = self.next_index - self.last_played.index
         if best != _CURRENT and fit[best] > gain * fit[_CURRENT]:
             self.period = float(periods[best])
-            steps = self.next_index - self.last_played.index
             self.next_time = anchor + self.period * (steps + float(_PHASE_GRID[best]))
+        elif self._bass_offbeat(onsets, anchor):
+            self.next_time = anchor + self.period * (steps + 0.5)
+
+    def _bass_offbeat(self, onsets: list[_Onset], anchor: float) -> bool:
+        """Pop's bass plays on the beat: when it keeps landing half-way between our beats,
+        the grid is on the off-beat."""
+        low = np.array([o.time for o in onsets if o.low])
+        if len(low) < 4:
+            return False
+        phase = (low - anchor) / self.period
+        on = np.exp(-0.5 * ((phase - np.round(phase)) / 0.08) ** 2).sum()
+        off_phase = phase - 0.5
+        off = np.exp(-0.5 * ((off_phase - np.round(off_phase)) / 0.08) ** 2).sum()
+        return bool(off > _BASS_OFFBEAT_LEAD * on + 1.0)

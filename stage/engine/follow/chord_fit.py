@@ -137,6 +137,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=default)
     parser.add_argument("--songs", default="1-700")
     parser.add_argument("--out", type=Path, default=WEIGHTS_PATH)
+    parser.add_argument("--steps", type=int, default=300, help="optimiser steps")
     parser.add_argument("--keys", action="store_true",
                         help="print the key profiles (for key.py) instead of fitting chords")
     args = parser.parse_args()
@@ -155,7 +156,7 @@ def main() -> None:
             ys.append(y)
     x, bass, y = np.concatenate(xs), np.concatenate(basses), np.concatenate(ys)
     log.info("%d beats from %d songs", len(y), len(xs))
-    weights: dict[str, object] = dict(fit(x, bass, y))
+    weights: dict[str, object] = dict(fit(x, bass, y, args.steps))
     weights["qualities"] = list(QUALITIES)
     weights["trained_on"] = f"POP909 {args.songs}, {len(y)} beats"
     args.out.write_text(json.dumps(weights) + "\n")
