@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
-import websockets
 from conftest import TIMEOUT_S
-from test_audience_link import wait_for
-from test_audience_service import TOKEN, free_port, recv_until, vote
+from test_audience_link import crowd_votes, wait_for
+from test_audience_service import TOKEN, free_port
 
 from stage.audience.bridge import AudienceBridge
 from stage.audience.link import AudienceLink
@@ -36,19 +34,6 @@ def _bar(bridge: AudienceBridge, index: int) -> list[object]:
     return list(bridge.window(state, index * BAR, index * BAR + 960))
 
 
-def _phones_vote(port: int, choices: list[int]) -> None:
-    async def main() -> None:
-        phones = [await websockets.connect(f"ws://127.0.0.1:{port}/ws") for _ in choices]
-        for ws, choice in zip(phones, choices, strict=True):
-            await recv_until(ws, lambda m: m.get("type") == "poll" and m["poll"]
-                             and m["poll"]["open"])
-            await ws.send(vote(choice, seq=1, poll="lift"))
-            await recv_until(ws, lambda m: m.get("type") == "ack")
-        for ws in phones:
-            await ws.close()
-    asyncio.run(main())
-
-
 def test_phones_vote_and_the_band_is_steered_bar_by_bar() -> None:
     port = free_port()
     service = ServiceThread(ServiceConfig("gig", TOKEN, port=port, phone_hz=20.0)).start()
@@ -60,7 +45,7 @@ def test_phones_vote_and_the_band_is_steered_bar_by_bar() -> None:
         _bar(bridge, 0)
         cues = _bar(bridge, 1)  # the poll opens on bar 1
         assert any(isinstance(c, Cue) and c.address == "/stage/poll/open" for c in cues)
-        _phones_vote(port, [1, 1, 0])
+        crowd_votes(port, [1, 1, 0], poll="lift")
         _bar(bridge, 2)
         _bar(bridge, 3)  # bar 3 closes it (opened at 1, two bars)
         bar, deadline = 4, time.monotonic() + TIMEOUT_S

@@ -29,14 +29,14 @@ def wait_for(check: Callable[[], Any], timeout: float = TIMEOUT_S) -> Any:
     raise AssertionError("condition not met in time")
 
 
-def crowd_votes(port: int, choices: list[int]) -> None:
+def crowd_votes(port: int, choices: list[int], poll: str = "next") -> None:
     """Phones join, wait for the open poll and vote; every vote acknowledged."""
     async def main() -> None:
         phones = [await websockets.connect(f"ws://127.0.0.1:{port}/ws") for _ in choices]
         for ws, choice in zip(phones, choices, strict=True):
             await recv_until(ws, lambda m: m.get("type") == "poll" and m["poll"]
                              and m["poll"]["open"])
-            await ws.send(vote(choice, seq=1))
+            await ws.send(vote(choice, seq=1, poll=poll))
             await recv_until(ws, lambda m: m.get("type") == "ack")
         for ws in phones:
             await ws.close()

@@ -189,3 +189,29 @@ def _cc(value: int) -> Event:
     from stage.engine.events import ControlChange
 
     return ControlChange(0, 1, value, 0)
+
+
+def test_input_reconnects_when_its_port_returns(jack_server: str) -> None:
+    import queue
+
+    keyboard = Keyboard("kbd2")
+    source = RtMidiInput("kbd2", rtmidi.API_UNIX_JACK, watch=True)
+    inbox: queue.Queue = queue.Queue()
+    source.start(inbox)
+    try:
+        keyboard.play(0x90, 60, 1)
+        assert inbox.get(timeout=TIMEOUT_S).data == bytes((0x90, 60, 1))
+        keyboard.close()
+        deadline = time.monotonic() + TIMEOUT_S
+        while not source.lost and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert source.lost
+        keyboard = Keyboard("kbd2")
+        while source.lost and time.monotonic() < deadline + TIMEOUT_S:
+            time.sleep(0.05)
+        assert source.reconnects == 1
+        keyboard.play(0x90, 62, 2)
+        assert inbox.get(timeout=TIMEOUT_S).data == bytes((0x90, 62, 2))
+    finally:
+        source.close()
+        keyboard.close()

@@ -110,6 +110,8 @@ class _PortHandle:
         self.direction = direction
         self.port_name = ""
         self.midi: Any = None
+        self.lost = False
+        self.reconnects = 0
 
     def open(self) -> Any:
         midi = self._factory()
@@ -126,6 +128,26 @@ class _PortHandle:
             self.port_name = ports[index]
         return midi
 
+    def watch(self, prepare: Callable[[Any], None] | None = None, settle_s: float = 0.0) -> None:
+        """Mark the port lost when it goes; reopen it (``prepare`` the fresh one) on return."""
+        if not self.present() and not self.lost:
+            self.lost = True
+            log.warning("MIDI %s %r went away; playing on, will reconnect", self.direction,
+                        self.port_name)
+        elif self.lost:
+            try:
+                fresh = self.open()
+            except PortNotFound:
+                return
+            if prepare is not None:
+                prepare(fresh)
+            old, self.midi = self.midi, fresh  # one assignment: users read self.midi once
+            self.lost = False
+            self.reconnects += 1
+            log.warning("MIDI %s %r is back; reconnected", self.direction, self.port_name)
+            time.sleep(settle_s)  # let a reader leave the old port before it goes
+            old.delete()
+
     def present(self) -> bool:
         """Is the port we opened still there? (Virtual ports are ours: always.)"""
         if self.virtual or self.midi is None:
@@ -134,6 +156,11 @@ class _PortHandle:
             return find_port(self.midi.get_ports(), self.port_name) is not None
         except Exception:
             return False
+
+
+def _ignore_clock(midi: Any) -> None:
+    """Sysex passes (the show log keeps it); clock and active sensing are not music."""
+    midi.ignore_types(sysex=False, timing=True, active_sense=True)
 
 
 class _Watchdog:
@@ -168,8 +195,6 @@ class RtMidiOutput(Output):
                                    virtual, client_name, "output")
         self._handle.midi = self._handle.open()
         self.name = self._handle.port_name
-        self.lost = False
-        self.reconnects = 0
         self._watchdog = _Watchdog(self._watch) if watch and not virtual else None
 
     def _send(self, event: Event, tick: int | None) -> None:
@@ -180,20 +205,15 @@ class RtMidiOutput(Output):
         self._handle.midi.send_message(to_bytes())
 
     def _watch(self) -> None:
-        present = self._handle.present()
-        if not present and not self.lost:
-            self.lost = True
-            log.warning("MIDI output %r went away; playing on, will reconnect", self.name)
-        elif self.lost:
-            try:
-                fresh = self._handle.open()
-            except PortNotFound:
-                return
-            old, self._handle.midi = self._handle.midi, fresh
-            self.lost = False
-            self.reconnects += 1
-            log.warning("MIDI output %r is back; reconnected", self.name)
-            old.delete()
+        self._handle.watch()
+
+    @property
+    def lost(self) -> bool:
+        return self._handle.lost
+
+    @property
+    def reconnects(self) -> int:
+        return self._handle.reconnects
 
     def _close(self) -> None:
         if self._watchdog:
@@ -223,11 +243,9 @@ class RtMidiInput(Input):
             lambda: rtmidi.MidiIn(api, name=client_name, queue_size_limit=self.QUEUE_LIMIT),
             port, virtual, client_name, "input")
         self._handle.midi = self._handle.open()
-        self._handle.midi.ignore_types(sysex=False, timing=True, active_sense=True)
+        _ignore_clock(self._handle.midi)
         self.name = self._handle.port_name
         self.overflows = 0
-        self.lost = False
-        self.reconnects = 0
         self._inbox: queue.Queue[MidiMessage] | None = None
         self._watch_enabled = watch and not virtual
         self._watchdog: _Watchdog | None = None
@@ -258,22 +276,15 @@ class RtMidiInput(Input):
                 self.overflows += 1
 
     def _watch(self) -> None:
-        present = self._handle.present()
-        if not present and not self.lost:
-            self.lost = True
-            log.warning("MIDI input %r went away; playing on, will reconnect", self.name)
-        elif self.lost:
-            try:
-                fresh = self._handle.open()
-            except PortNotFound:
-                return
-            fresh.ignore_types(sysex=False, timing=True, active_sense=True)
-            old, self._handle.midi = self._handle.midi, fresh
-            self.lost = False
-            self.reconnects += 1
-            log.warning("MIDI input %r is back; reconnected", self.name)
-            time.sleep(self.POLL_S * 4)  # let the reader leave the old port
-            old.delete()
+        self._handle.watch(_ignore_clock, settle_s=self.POLL_S * 4)
+
+    @property
+    def lost(self) -> bool:
+        return self._handle.lost
+
+    @property
+    def reconnects(self) -> int:
+        return self._handle.reconnects
 
     def close(self) -> None:
         self._stop.set()
