@@ -60,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     print("Audio:")
     if isinstance(audio, str):
         print(f"  {audio}")
+    elif not audio:
+        print("  none (no sound card, and no JACK server running)")
     else:
         for device in audio:
             print(f"  [{device['api']}] {device['name']} "
