@@ -35,7 +35,7 @@ _NEW_TEMPO_GAIN = 1.6
 _OFFBEAT_GAIN = 1.3
 _BASS_WEIGHT = 1.6
 _BASS_BELOW = 53
-_BASS_OFFBEAT_LEAD = 2.0
+_BASS_OFFBEAT_LEAD = 3.0
 """Bass onsets must sit this much more on the off-beat than on the beat to flip the grid."""
 """Onsets with a note below F3 weigh this much more: the bass and left hand mark the beat."""
 
