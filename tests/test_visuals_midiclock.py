@@ -13,11 +13,20 @@ import time
 import pytest
 from conftest import TIMEOUT_S
 
-from stage.engine.events import MidiBytes
+from stage.engine.events import MidiBytes, NoteOn
+from stage.engine.ports.base import MemoryOutput
 from stage.engine.scheduler import Scheduler
 from stage.engine.state import PerformanceState
 from stage.engine.time import PPQ, RealClock, TempoMap
-from stage.visuals.midiclock import CLOCK, CONTINUE, START, STOP, MidiClock, song_position
+from stage.visuals.midiclock import (
+    CLOCK,
+    CONTINUE,
+    START,
+    STOP,
+    ClockOutput,
+    MidiClock,
+    song_position,
+)
 
 
 def data(events: list) -> list[tuple[int, bytes]]:
@@ -144,3 +153,19 @@ def test_a_jack_port_receives_24_clocks_per_beat_at_the_followed_tempo(
     # 120 bpm: 20.8 ms per clock; 180 bpm: 13.9 ms. The medians say which tempo played.
     assert slow == pytest.approx(60e9 / 120 / 24, rel=0.1)
     assert fast == pytest.approx(60e9 / 180 / 24, rel=0.1)
+
+
+def test_clock_output_takes_only_the_clock_and_stops_it_on_close() -> None:
+    port = MemoryOutput("drum-machine")
+    output = ClockOutput(port)
+    assert output.accepts(MidiBytes(0, CLOCK, "clock"))
+    assert not output.accepts(MidiBytes(0, b"\xf0\x7e\xf7", "band"))
+    assert not output.accepts(NoteOn(0, 60, 100))
+    for event in MidiClock().window(PerformanceState(), 0, 80):
+        output.send(event)
+    output.close()
+    output.close()
+    sent = [e.data for _, e in port.sent if isinstance(e, MidiBytes)]
+    assert sent == [song_position(0), START, CLOCK, CLOCK, STOP]
+    assert not port.events()  # no note-ons or note-offs on a clock port
+    assert port.closed

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 
 from stage.engine.events import Event, MidiBytes, MidiMessage
+from stage.engine.ports.base import Output
 from stage.engine.state import PerformanceState
 from stage.engine.time import PPQ
 
@@ -106,3 +107,39 @@ class MidiClock:
 
 def _ceil_to(value: int, step: int) -> int:
     return -(-value // step) * step
+
+
+class ClockOutput(Output):
+    """A MIDI port for the clock alone: takes only the clock's :class:`MidiBytes` (``part``),
+    and on every exit (panic or close) sends Stop once instead of note-offs, so a drum
+    machine or lighting desk following it stops with the show."""
+
+    def __init__(self, port: Output, part: str = "clock") -> None:
+        super().__init__()
+        self.port = port
+        self.part = part
+        self.name = f"clock {port.name}"
+        self.latency_ns = port.latency_ns
+        self._running = False
+
+    def accepts(self, event: Event) -> bool:
+        return isinstance(event, MidiBytes) and event.part == self.part
+
+    def _send(self, event: Event, tick: int | None) -> None:
+        if isinstance(event, MidiBytes):
+            if event.data in (START, CONTINUE):
+                self._running = True
+            elif event.data == STOP:
+                self._running = False
+        self.port.send(event, tick)
+
+    def panic(self) -> None:
+        if self._running:
+            self._running = False
+            try:
+                self.port.send(MidiBytes(0, STOP, self.part), None)
+            except Exception:  # a port gone missing must not hide the other outputs' panic
+                log.exception("stopping the MIDI clock on %s failed", self.name)
+
+    def _close(self) -> None:
+        self.port.close()
