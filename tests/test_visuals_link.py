@@ -101,3 +101,34 @@ def test_a_second_link_peer_sees_the_followed_tempo_and_phase(netns: str) -> Non
     expected = (START_BEAT + (int(at_ns) - origin_ns) * TEMPO / 60e9) % QUANTUM
     distance = abs(float(phase) - expected) % QUANTUM
     assert min(distance, QUANTUM - distance) < 0.1, (phase, expected)
+
+
+PUBLISHER_WINDOW = f"""
+import time
+from stage.engine.state import PerformanceState
+from stage.engine.time import PPQ
+from stage.visuals.link import LinkPublisher, LinkSync
+sync = LinkSync(bpm=100.0)
+publisher = LinkPublisher(sync)
+assert publisher.window(PerformanceState(tick=8 * PPQ + PPQ // 2, bpm=128.0),
+                        9 * PPQ, 10 * PPQ) == ()
+deadline = time.monotonic() + {TIMEOUT_S}
+while abs(sync.tempo - 128.0) > 1e-6 and time.monotonic() < deadline:
+    time.sleep(0.005)
+print(sync.tempo, sync.realigned, flush=True)
+sync.close()
+sync.close()
+"""
+
+
+def test_the_publisher_tells_link_the_followed_tempo_and_beat_each_window(netns: str) -> None:
+    process = in_netns(netns, PUBLISHER_WINDOW)
+    try:
+        out, err = process.communicate(timeout=TIMEOUT_S + 5)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    tempo, realigned = out.split()
+    assert float(tempo) == pytest.approx(128.0, abs=1e-6)
+    assert int(realigned) == 1  # the session's beat moved to the performer's 8.5

@@ -14,7 +14,12 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
+
+from stage.engine.events import Event, MidiMessage
+from stage.engine.state import PerformanceState
+from stage.engine.time import PPQ
 
 log = logging.getLogger(__name__)
 
@@ -125,3 +130,22 @@ class LinkSync:
         except RuntimeError:
             return
         self._thread.join(START_TIMEOUT_S)
+
+
+class LinkPublisher:
+    """A generator (name ``link``) that plays nothing and tells Link where the show is each
+    time the engine plans a window: the followed tempo and beat (quarters) of ``state``,
+    stamped now. Wire it only on the real clock (an offline render has no 'now')."""
+
+    name = "link"
+
+    def __init__(self, sync: LinkSync) -> None:
+        self.sync = sync
+
+    def window(self, state: PerformanceState, start_tick: int, end_tick: int
+               ) -> Sequence[Event]:
+        self.sync.publish(state.bpm, state.tick / PPQ)
+        return ()
+
+    def react(self, message: MidiMessage, state: PerformanceState) -> Sequence[Event]:
+        return ()
