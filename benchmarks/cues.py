@@ -10,8 +10,10 @@ go out as OSC over UDP to a receiver socket in this process. Prints one JSON obj
 - clock_interval_error_ms: interval between consecutive clocks vs the tempo's ideal interval;
 - note_send_error_ms: the baseline, the note stream's note-ons vs their scheduled time;
 - late_events (beyond the scheduler's 1 ms tolerance) and events.
+Events at tick 0 are due the moment the engine starts, while it plans its first windows:
+they are left out of the figures and their worst error reported as start_ms.
 
-Usage: python benchmarks/cues.py [--seconds 20]
+Usage: python benchmarks/cues.py [--seconds 30]
 """
 
 from __future__ import annotations
@@ -119,13 +121,16 @@ def measure(seconds: float) -> dict[str, object]:
     osc = OscOutput(f"127.0.0.1:{receiver.port}", "generic", "immediate")
     engine = Engine(RealClock(), tempo, PriorFollower(),
                     [Stream(), CueGenerator(), MidiClock()], [NullMidi(), osc])
+    start: list[int] = []  # error (ns) of events at tick 0, due as the engine starts
     beats: list[tuple[int, int]] = []  # (due clock ns, sent clock ns) per /stage/beat cue
     clocks: list[tuple[int, int, int]] = []  # (tick, due clock ns, sent clock ns)
     notes: list[tuple[int, int]] = []
 
     def on_sent(due: Due, sent_ns: int) -> None:
         event, due_ns = due.event, engine.origin_ns + due.due_ns
-        if isinstance(event, Cue) and event.address == "/stage/beat":
+        if event.tick == 0:
+            start.append(sent_ns - due_ns)
+        elif isinstance(event, Cue) and event.address == "/stage/beat":
             beats.append((due_ns, sent_ns))
         elif isinstance(event, MidiBytes) and event.data == CLOCK:
             clocks.append((event.tick, due_ns, sent_ns))
@@ -137,13 +142,15 @@ def measure(seconds: float) -> dict[str, object]:
     run_live(engine, until=lambda: time.perf_counter_ns() >= stop_at)
     time.sleep(0.1)
     receiver.close()
-    return summarize(engine, tempo, beats, clocks, notes, receiver.arrivals)
+    beat_arrivals = [ns for ns, data in receiver.arrivals if data.startswith(b"/stage/beat\x00")]
+    figures = summarize(engine, tempo, beats, clocks, notes, beat_arrivals[1:])
+    figures["start_ms"] = round(max(start) / 1e6, 3) if start else None
+    return figures
 
 
 def summarize(engine: Engine, tempo: TempoMap, beats: list[tuple[int, int]],
               clocks: list[tuple[int, int, int]], notes: list[tuple[int, int]],
-              arrivals: list[tuple[int, bytes]]) -> dict[str, object]:
-    beat_arrivals = [ns for ns, data in arrivals if data.startswith(b"/stage/beat\x00")]
+              beat_arrivals: list[int]) -> dict[str, object]:
     matched = min(len(beat_arrivals), len(beats))
     intervals = [((b[2] - a[2]) - (tempo.ns_at(b[0]) - tempo.ns_at(a[0]))) / 1e6
                  for a, b in itertools.pairwise(clocks)]
@@ -162,7 +169,7 @@ def summarize(engine: Engine, tempo: TempoMap, beats: list[tuple[int, int]],
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=30.0)
     args = parser.parse_args()
     print(json.dumps(measure(args.seconds)))
 
