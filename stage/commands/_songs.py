@@ -40,9 +40,10 @@ def song_form(song: Song) -> list[tuple[str, str, int]]:
 
 def song_plugins(song: Song, performer: MidiFilePerformer | None = None, seed: int = 0,
                  follow: bool = True, live: bool = False, crowd: Link | None = None,
-                 bars: ShowBars | None = None) -> SongPlugins:
+                 bars: ShowBars | None = None, cues: bool = False) -> SongPlugins:
     """The plug-ins for ``song``. With a performer and ``follow``, the MIDI follower listens;
-    without one the band plays the setlist's priors (tempo, chart) alone."""
+    without one the band plays the setlist's priors (tempo, chart) alone. With ``cues`` the
+    beat, bar, tempo and harmony go out as cues for the VJ rig."""
     form = song_form(song)
     controller = (ControllerMap.from_dict(song.controller.as_dict()) if song.controller
                   else ControllerMap())
@@ -64,6 +65,10 @@ def song_plugins(song: Song, performer: MidiFilePerformer | None = None, seed: i
             command_section=band.command_section,
             section_at=lambda tick: _section_name(conductor, tick),
             bars=bars or ShowBars(), steering=steering))
+    if cues:
+        from stage.visuals.cues import CueGenerator
+
+        generators.append(CueGenerator())
     follower: Follower
     if (performer is not None or live) and follow:
         follower = MidiFollower(song.meter, song.tempo, chart=song.chart, key_prior=song.key)
@@ -85,7 +90,8 @@ def _section_name(conductor: SongConductor, tick: int) -> str | None:
 
 def show_plugins(show: Show, performer_file: Path | None = None,
                  tracks: Sequence[str] | None = None, follow: bool = True,
-                 seed: int = 0, crowd: Link | None = None) -> list[SongPlugins]:
+                 seed: int = 0, crowd: Link | None = None, cues: bool = False
+                 ) -> list[SongPlugins]:
     """Every song of ``show``; the performer (file) plays the first song; ``crowd`` (a link
     to the audience, live or simulated) steers every song through its polls."""
     performer_path = performer_file or show.performer
@@ -97,5 +103,5 @@ def show_plugins(show: Show, performer_file: Path | None = None,
             chosen = list(tracks) if tracks else (list(show.performer_tracks) or None)
             performer = MidiFilePerformer.from_file(performer_path, chosen)
         songs.append(song_plugins(song, performer, seed=seed + index, follow=follow,
-                                  crowd=crowd, bars=bars))
+                                  crowd=crowd, bars=bars, cues=cues))
     return songs

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from stage.commands._common import UsageError, guarded, parse_tracks, write_json
+from stage.commands._osc import add_osc_arguments, open_osc
 from stage.engine.setlist import SetlistError, Show, load_setlist
 from stage.engine.show import ShowResult, play_show_live, play_show_offline
 
@@ -46,6 +47,7 @@ def add_show_arguments(parser: argparse.ArgumentParser) -> None:
                              "simulated crowd; live the audience service is started")
     parser.add_argument("--audience-port", type=int, default=8080,
                         help="with --live: the audience service's port")
+    add_osc_arguments(parser)
 
 
 def load_show(path: Path) -> Show:
@@ -82,7 +84,7 @@ def play(args: argparse.Namespace, show: Show, performer: Path | None,
     if args.live:
         with audience_for(args, show) as crowd:
             songs = show_plugins(show, performer, tracks, follow=args.follow, seed=args.seed,
-                                 crowd=crowd)
+                                 crowd=crowd, cues=bool(args.osc))
             return _live(args, songs)
     simulated = None
     if show.audience and not args.no_audience:
@@ -90,9 +92,14 @@ def play(args: argparse.Namespace, show: Show, performer: Path | None,
 
         simulated = SimulatedCrowd(seed=args.seed)
     songs = show_plugins(show, performer, tracks, follow=args.follow, seed=args.seed,
-                         crowd=simulated)
+                         crowd=simulated, cues=bool(args.osc))
     out: Path = args.out
-    result = play_show_offline(songs, out / "performance.mid")
+    osc = open_osc(args)
+    try:
+        result = play_show_offline(songs, out / "performance.mid", osc)
+    finally:
+        for output in osc:
+            output.close()
     report = summary(show, result)
     if simulated is not None:
         report["audience"] = crowd_report(songs, simulated)
@@ -171,10 +178,13 @@ def _live(args: argparse.Namespace, songs: list[Any]) -> int:
             output = FluidSynthOutput(args.soundfont)
         except SynthError as exc:
             raise UsageError(str(exc)) from None
+    osc = open_osc(args)
     try:
-        return play_show_live(songs, [output])
+        return play_show_live(songs, [output, *osc])
     finally:
         output.close()
+        for cue_output in osc:
+            cue_output.close()
 
 
 def _print_summary(report: dict[str, Any]) -> None:

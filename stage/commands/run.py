@@ -8,6 +8,7 @@ from pathlib import Path
 
 from stage.audience.bridge import ShowBars
 from stage.commands._common import UsageError, guarded, parse_tracks
+from stage.commands._osc import add_osc_arguments, open_osc
 from stage.commands.demo import audience_for, load_show
 from stage.engine.harmony import Key
 from stage.engine.ports.base import Input, Output
@@ -50,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "setlist opens the show to the audience)")
     parser.add_argument("--audience-port", type=int, default=8080,
                         help="the audience service's port")
+    add_osc_arguments(parser)
 
 
 def _open_ports(args: argparse.Namespace) -> tuple[list[Input], list[Output]]:
@@ -97,6 +99,14 @@ def _run(args: argparse.Namespace) -> int:
     if args.performer:
         performer = MidiFilePerformer.from_file(args.performer, parse_tracks(args.tracks))
     inputs, outputs = _open_ports(args)
+    try:
+        outputs += open_osc(args)
+    except UsageError:
+        for port in outputs:
+            port.close()
+        for source in inputs:
+            source.close()
+        raise
     if not outputs:
         log.warning("no --out port: the band plays to nobody")
     with audience_for(args, show) as crowd:
@@ -104,7 +114,7 @@ def _run(args: argparse.Namespace) -> int:
         # Live, the follower listens to whoever plays: the controller's port or the file.
         songs = [song_plugins(song, performer if index == 0 else None, seed=index,
                               follow=bool(inputs) or performer is not None, live=True,
-                              crowd=crowd, bars=bars)
+                              crowd=crowd, bars=bars, cues=bool(args.osc))
                  for index, song in enumerate(show.songs)]
         if args.seconds:
             for song in songs:

@@ -88,6 +88,8 @@ class Engine:
     def start(self, origin_ns: int | None = None) -> None:
         """Set the show's origin (clock ns; default now) and start the live inputs."""
         self.origin_ns = self.clock.now_ns() if origin_ns is None else origin_ns
+        for output in self.outputs:
+            output.bind_timeline(self.tempo, self.origin_ns)
         for source in self.inputs:
             source.start(self.inbox)
 

@@ -80,14 +80,17 @@ def play_song_offline(song: SongPlugins, outputs: Sequence[Output] = ()
     return recorder, tempo, engine
 
 
-def play_show_offline(songs: Sequence[SongPlugins], out_path: str | Path) -> ShowResult:
-    """Every song in order; writes one type-1 MIDI file of the whole show at ``out_path``."""
+def play_show_offline(songs: Sequence[SongPlugins], out_path: str | Path,
+                      outputs: Sequence[Output] = ()) -> ShowResult:
+    """Every song in order; writes one type-1 MIDI file of the whole show at ``out_path``.
+    ``outputs`` (OSC to a rig, say) hear every song as fast as the virtual clock runs; they
+    stay open (the caller closes them)."""
     joined = MidiRecorder()
     joined_tempo: TempoMap | None = None
     result = ShowResult(midi_path=Path(out_path))
     offset_tick, offset_s = 0, 0.0
     for song in songs:
-        recorder, tempo, engine = play_song_offline(song)
+        recorder, tempo, engine = play_song_offline(song, [_Borrowed(o) for o in outputs])
         end_tick = engine.end_tick or engine.generated_until
         bar = song.meter.ticks_per_bar
         end_tick = -(-end_tick // bar) * bar
@@ -167,6 +170,9 @@ class _Borrowed(Output):
 
     def send(self, event: object, tick: int | None = None) -> None:
         self.inner.send(event, tick)  # type: ignore[arg-type]
+
+    def bind_timeline(self, tempo: TempoMap, origin_ns: int) -> None:
+        self.inner.bind_timeline(tempo, origin_ns)
 
     def close(self) -> None:
         self.inner.panic()

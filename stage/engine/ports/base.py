@@ -24,6 +24,7 @@ from stage.engine.events import (
     NoteOff,
     NoteOn,
 )
+from stage.engine.time import TempoMap
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,10 @@ class Output:
     def accepts(self, event: Event) -> bool:
         """True for the kinds of event this output plays (MIDI channel events by default)."""
         return not isinstance(event, Cue)
+
+    def bind_timeline(self, tempo: TempoMap, origin_ns: int) -> None:
+        """Told at each song's start: its tempo map and origin (clock ns). Outputs that stamp
+        their messages with due times (OSC bundles) keep them; others ignore it."""
 
     def send(self, event: Event, tick: int | None = None) -> None:
         """Play ``event`` now; ``tick`` is the musical time it stands for (for recorders)."""
