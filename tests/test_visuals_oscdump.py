@@ -86,8 +86,8 @@ def render_first_bars(tmp_path: Path, output: OscOutput, bars: int = 6) -> None:
 
 
 def parse(line: str) -> tuple[str, str, list[str]]:
-    _stamp, address, types, *args = line.split()
-    return address, types, args
+    _stamp, address, *rest = line.split()
+    return address, rest[0] if rest else "", rest[1:]
 
 
 def test_oscdump_hears_beats_bars_and_sections_in_order(oscdump_udp, tmp_path: Path) -> None:
@@ -118,3 +118,24 @@ def test_resolume_preset_reaches_oscdump_as_columns(oscdump_udp, tmp_path: Path)
     tempo = [(kinds, args) for a, kinds, args in heard if a.endswith("/tempo")]
     assert tempo and tempo[0][0] == "f" and float(tempo[0][1][0]) > 0
     assert not any(a.startswith("/stage/") for a, _, _ in heard)
+
+
+def test_stage_demo_osc_flags_fire_qlab_cues_per_section(oscdump_udp, tmp_path: Path) -> None:
+    from stage.cli import main
+
+    dump, port = oscdump_udp
+    code = main(["demo", "--no-wav", "-o", str(tmp_path), "--osc", f"127.0.0.1:{port}",
+                 "--osc-preset", "qlab"])
+    assert code == 0
+    heard = []
+    while True:
+        try:
+            heard.append(parse(dump.next(timeout=1.0)))
+        except queue.Empty:
+            break
+    numbers = [int(address.split("/")[2]) for address, _, _ in heard]
+    assert heard and all(a.startswith("/cue/") and a.endswith("/start") for a, _, _ in heard)
+    assert numbers[0] == 1
+    # A new section takes the next number; a section heard before keeps its own.
+    assert all(n <= max(numbers[:i], default=0) + 1 for i, n in enumerate(numbers))
+    assert max(numbers) >= 4

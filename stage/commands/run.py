@@ -107,7 +107,7 @@ def _run(args: argparse.Namespace) -> int:
         for source in inputs:
             source.close()
         raise
-    if not outputs:
+    if not args.outputs:
         log.warning("no --out port: the band plays to nobody")
     with audience_for(args, show) as crowd:
         bars = ShowBars()
