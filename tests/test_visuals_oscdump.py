@@ -139,3 +139,24 @@ def test_stage_demo_osc_flags_fire_qlab_cues_per_section(oscdump_udp, tmp_path: 
     # A new section takes the next number; a section heard before keeps its own.
     assert all(n <= max(numbers[:i], default=0) + 1 for i, n in enumerate(numbers))
     assert max(numbers) >= 4
+
+
+def test_tcp_slip_cues_reach_oscdump_as_qlab_would_get_them(tmp_path: Path) -> None:
+    port = free_port(socket.SOCK_STREAM)
+    dump = OscDump(f"osc.tcp://:{port}")
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while True:  # liblo listens after a moment
+            try:
+                output = OscOutput(f"tcp://127.0.0.1:{port}", "qlab")
+                break
+            except ConnectionError:
+                assert time.monotonic() < deadline, "oscdump never listened on TCP"
+                time.sleep(0.05)
+        render_first_bars(tmp_path, output, bars=12)
+        heard = [parse(dump.next()) for _ in range(output.messages_sent)]
+    finally:
+        dump.stop()
+    assert output.messages_sent >= 2
+    assert [a for a, _, _ in heard][:2] == ["/cue/1/start", "/cue/2/start"]
+    assert all(kinds == "" for _, kinds, _ in heard)
