@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import queue
 import shutil
 import socket
@@ -160,3 +161,32 @@ def test_tcp_slip_cues_reach_oscdump_as_qlab_would_get_them(tmp_path: Path) -> N
     assert output.messages_sent >= 2
     assert [a for a, _, _ in heard][:2] == ["/cue/1/start", "/cue/2/start"]
     assert all(kinds == "" for _, kinds, _ in heard)
+
+
+def test_live_bundles_carry_each_beats_due_time(oscdump_udp) -> None:
+    """Live (real clock) in bundle mode: liblo holds each bundle to its timetag, which must
+    be the beat's due wall time, exactly one beat apart at the song's tempo."""
+    from stage.commands._songs import song_plugins
+    from stage.engine.setlist import Song
+    from stage.engine.show import play_show_live
+    from stage.engine.state import Meter
+
+    dump, port = oscdump_udp
+    song = Song(title="click", tempo=240.0, meter=Meter(), key=None, style="pop-rock",
+                form=(), sections={})
+    plugins = song_plugins(song, follow=False, live=True, cues=True)
+    plugins.max_bars = 1
+    output = OscOutput(f"127.0.0.1:{port}", "generic", mode="bundle", latency_ns=50_000_000)
+    try:
+        assert play_show_live([plugins], [output]) == 0
+    finally:
+        output.close()
+    stamps = []
+    for _ in range(output.messages_sent):
+        line = dump.next()
+        if parse(line)[0] == "/stage/beat":
+            seconds, fraction = line.split()[0].split(".")
+            stamps.append(int(seconds, 16) + int(fraction, 16) / 2**32)
+    assert len(stamps) == 4
+    for earlier, later in itertools.pairwise(stamps):
+        assert later - earlier == pytest.approx(0.25, abs=2e-6)  # NTP and float rounding
