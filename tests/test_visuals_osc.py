@@ -169,3 +169,42 @@ def test_tcp_peer_missing_is_a_clear_error() -> None:
         port = probe.getsockname()[1]
     with pytest.raises(ConnectionError, match="cannot connect"):
         OscOutput(f"tcp://127.0.0.1:{port}", "qlab")
+
+
+def test_tcp_peer_that_hangs_up_drops_cues_without_stopping_the_show(caplog) -> None:
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    output = OscOutput(f"tcp://127.0.0.1:{server.getsockname()[1]}", "generic")
+    connection, _ = server.accept()
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    connection.close()  # a reset: QLab quit
+    server.close()
+    cue = Cue(0, "/stage/beat", (1, 1))
+    for _ in range(50):
+        output.send(cue)
+        if output.messages_dropped:
+            break
+        time.sleep(0.01)
+    for _ in range(20):
+        output.send(cue)
+    output.close()
+    assert output.messages_dropped >= 20
+    assert len([r for r in caplog.records if "peer gone" in r.message]) == 1
+
+
+def test_tcp_peer_that_stalls_never_blocks_the_sender() -> None:
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    output = OscOutput(f"tcp://127.0.0.1:{server.getsockname()[1]}", "generic")
+    connection, _ = server.accept()  # accepted, never read: the buffers fill up
+    big = Cue(0, "/stage/section", ("x" * 60_000,))
+    for _ in range(2000):
+        output.send(big)
+        if output.messages_dropped:
+            break
+    assert output.messages_dropped >= 1 and output.messages_sent >= 1
+    output.close()
+    connection.close()
+    server.close()

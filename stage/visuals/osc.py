@@ -76,6 +76,8 @@ class OscOutput(Output):
         self._tempo: TempoMap | None = None
         self._origin_ns = 0
         self.messages_sent = 0
+        self.messages_dropped = 0
+        self._failing = False  # log a failing peer once per failure, not once per cue
         self._udp: UDPClient | None = None
         self._tcp: SimpleTCPClient | None = None
         self._connect()
@@ -89,6 +91,8 @@ class OscOutput(Output):
                                         timeout=TCP_TIMEOUT_S)
         except OSError as exc:
             raise ConnectionError(f"OSC {self.target}: cannot connect ({exc})") from None
+        # The engine thread must never wait on a stalled peer: a full buffer drops the cue.
+        self._tcp.socket.settimeout(0.0)
 
     def accepts(self, event: Event) -> bool:
         return isinstance(event, Cue)
@@ -121,15 +125,31 @@ class OscOutput(Output):
         # Panic hands every output note-offs and controllers: cues only here.
         if not isinstance(event, Cue):
             return
+        client = self._udp if self._udp is not None else self._tcp
         for packet in self.packets(event, event.tick if tick is None else tick):
+            if client is None:
+                self.messages_dropped += 1
+                continue
             try:
-                client = self._udp if self._udp is not None else self._tcp
-                if client is not None:
-                    client.send(packet)
+                client.send(packet)
             except OSError as exc:  # a rig that went away must not stop the band
-                log.warning("OSC %s: send failed (%s)", self.target, exc)
-                return
+                self.messages_dropped += 1
+                self._peer_failed(exc)
+                continue
             self.messages_sent += 1
+            self._failing = False
+
+    def _peer_failed(self, exc: OSError) -> None:
+        if self._tcp is not None and not isinstance(exc, BlockingIOError):
+            # The TCP peer hung up: stop sending rather than reconnect on the engine thread.
+            log.warning("OSC %s: peer gone (%s); its cues are dropped from now on",
+                        self.target, exc)
+            self._tcp.close()
+            self._tcp = None
+        elif not self._failing:
+            log.warning("OSC %s: send failed (%s); dropping cues until it recovers",
+                        self.target, exc)
+        self._failing = True
 
     def _close(self) -> None:
         if self._udp is not None:
