@@ -178,8 +178,9 @@ def _live(args: argparse.Namespace, songs: list[Any]) -> int:
             output = FluidSynthOutput(args.soundfont)
         except SynthError as exc:
             raise UsageError(str(exc)) from None
-    osc = open_osc(args)
+    osc: list[Any] = []
     try:
+        osc = open_osc(args)
         return play_show_live(songs, [output, *osc])
     finally:
         output.close()

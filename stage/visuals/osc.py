@@ -47,7 +47,7 @@ class OscTarget:
         rest = text
         for scheme in ("udp", "tcp"):
             if text.startswith(f"{scheme}://"):
-                transport, rest = scheme, text[len(scheme) + 3:]  # type: ignore[assignment]
+                transport, rest = scheme, text[len(scheme) + 3:]
         host, sep, port = rest.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"OSC target {text!r}: expected HOST:PORT or tcp://HOST:PORT")
@@ -116,9 +116,10 @@ class OscOutput(Output):
         if self.mode == "immediate":
             return list(messages)
         due = self.due_wall_ns(tick)
-        builder = OscBundleBuilder(IMMEDIATELY if due is None else due / 1e9)
+        # python-osc takes epoch seconds as a float (its int annotation is too narrow).
+        builder = OscBundleBuilder(IMMEDIATELY if due is None else due / 1e9)  # type: ignore[arg-type]
         for message in messages:
-            builder.add_content(message)  # type: ignore[arg-type]
+            builder.add_content(message)
         return [builder.build()]
 
     def _send(self, event: Event, tick: int | None) -> None:

@@ -86,7 +86,7 @@ class Preset:
 
 def _arg(value: Any, cue: Cue, section: int | None) -> OscArg:
     if not isinstance(value, str) or not value.startswith("$"):
-        return value  # type: ignore[no-any-return]
+        return value
     ref, _, kind = value[1:].partition(":")
     raw: OscArg
     if ref == "section_number":
