@@ -84,3 +84,48 @@ def test_empty_window_and_no_reaction() -> None:
     assert generator.window(PerformanceState(), 480, 480) == []
     assert generator.react(None, PerformanceState()) == ()  # type: ignore[arg-type]
     assert generator.name == "cues"
+
+
+def test_scene_cue_when_a_song_section_with_a_scene_starts() -> None:
+    form = [(0, "intro"), (4 * PPQ, "verse"), (12 * PPQ, "chorus"), (20 * PPQ, "verse")]
+
+    def section_at(tick: int) -> str | None:
+        return max((entry for entry in form if entry[0] <= tick), default=(0, None))[1]
+
+    generator = CueGenerator(scenes={"intro": "dusk", "chorus": "strobe", "verse": "grid"},
+                             section_at=section_at)
+    cues = run_windows(generator, PerformanceState(), list(range(0, 24 * PPQ + 1, PPQ // 2)))
+    scenes = [(c.tick, c.args) for c in cues if c.address == "/stage/scene"]
+    assert scenes == [(0, ("dusk", "intro")), (4 * PPQ, ("grid", "verse")),
+                      (12 * PPQ, ("strobe", "chorus")), (20 * PPQ, ("grid", "verse"))]
+    quiet = CueGenerator(scenes={"chorus": "strobe"}, section_at=section_at)
+    cues = run_windows(quiet, PerformanceState(), list(range(0, 24 * PPQ + 1, PPQ)))
+    assert [c.tick for c in cues if c.address == "/stage/scene"] == [12 * PPQ]
+
+
+def test_demo_show_sends_each_songs_scenes_where_its_sections_start(tmp_path) -> None:
+    from pathlib import Path
+
+    from stage.commands._songs import show_plugins
+    from stage.engine.ports.base import MemoryOutput
+    from stage.engine.setlist import load_setlist
+    from stage.engine.show import play_show_offline
+
+    class CueRecorder(MemoryOutput):
+        def accepts(self, event: object) -> bool:
+            return isinstance(event, Cue)
+
+    show = load_setlist(Path(__file__).resolve().parents[1] / "setlists" / "demo.toml")
+    recorder = CueRecorder()
+    songs = show_plugins(show, cues=True)
+    play_show_offline(songs, tmp_path / "show.mid", [recorder])
+    scenes = [e for _, e in recorder.sent if isinstance(e, Cue) and e.address == "/stage/scene"]
+    expected = []
+    for song, plugins in zip(show.songs, songs, strict=True):
+        conductor = plugins.generators[0]
+        expected += [(entry.start_tick, (song.osc_scenes[entry.name], entry.name))
+                     for index, entry in enumerate(conductor.form)
+                     if entry.name in song.osc_scenes
+                     and (index == 0 or conductor.form[index - 1].name != entry.name)]
+    assert len(expected) >= 5  # the demo's songs name scenes for several sections
+    assert [(c.tick, c.args) for c in scenes] == expected

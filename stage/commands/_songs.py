@@ -68,7 +68,8 @@ def song_plugins(song: Song, performer: MidiFilePerformer | None = None, seed: i
     if cues:
         from stage.visuals.cues import CueGenerator
 
-        generators.append(CueGenerator())
+        generators.append(CueGenerator(scenes=song.osc_scenes,
+                                       section_at=lambda tick: _section_name(conductor, tick)))
     follower: Follower
     if (performer is not None or live) and follow:
         follower = MidiFollower(song.meter, song.tempo, chart=song.chart, key_prior=song.key)

@@ -7,7 +7,7 @@ an :class:`~stage.visuals.osc.OscOutput` translates them for the rig through a p
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from stage.engine.events import Cue, Event, MidiMessage
 from stage.engine.state import PerformanceState
@@ -27,13 +27,19 @@ class CueGenerator:
     ``/stage/beat`` (beat in bar 1-based, bar number 1-based) on every beat;
     ``/stage/bar`` (bar number) on every downbeat; ``/stage/tempo`` (bpm, float) when the
     tempo moves more than 0.5 bpm; ``/stage/chord`` and ``/stage/key`` (labels) when the
-    follower changes them; ``/stage/energy`` (0-1) on downbeats when the dynamics move.
+    follower changes them; ``/stage/energy`` (0-1) on downbeats when the dynamics move;
+    ``/stage/scene`` (scene, song section) when a song section with a scene in ``scenes``
+    (the setlist's ``[osc.scenes]``) starts, as ``section_at(tick)`` tells.
     """
 
     name = "cues"
 
-    def __init__(self, part: str = "cue") -> None:
+    def __init__(self, part: str = "cue", scenes: Mapping[str, str] | None = None,
+                 section_at: Callable[[int], str | None] | None = None) -> None:
         self.part = part
+        self.scenes = dict(scenes or {})
+        self.section_at = section_at
+        self._section: str | None = None
         self._next_beat_tick: int | None = None
         self._bar = 0
         self._bpm: float | None = None
@@ -84,10 +90,23 @@ class CueGenerator:
             if beat == 1:
                 cues.append(Cue(tick, "/stage/bar", (self._bar,), self.part))
                 cues += self._energy_cue(state, tick)
+            cues += self._scene_cue(tick)
             cues.append(Cue(tick, "/stage/beat", (beat, self._bar), self.part))
             tick += per_beat
         self._next_beat_tick = tick
         return cues
+
+    def _scene_cue(self, tick: int) -> list[Event]:
+        # Song sections start on beats: look on each one for a new section with a scene.
+        if self.section_at is None or not self.scenes:
+            return []
+        section = self.section_at(tick)
+        if section == self._section:
+            return []
+        self._section = section
+        if section is None or section not in self.scenes:
+            return []
+        return [Cue(tick, "/stage/scene", (self.scenes[section], section), self.part)]
 
     def _energy_cue(self, state: PerformanceState, tick: int) -> list[Event]:
         energy = min(max(float(state.dynamics), 0.0), 1.0)
