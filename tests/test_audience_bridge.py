@@ -59,6 +59,7 @@ def test_phones_vote_and_the_band_is_steered_bar_by_bar() -> None:
             bar += 1
         energies = [value for name, value in controls if name == "energy"]
         assert energies[0] == 0.65  # one bounded step (0.15) from 0.5 toward 0.9
+        assert bridge.steered[0].controls == {"energy": 0.65}
         assert energies == sorted(energies) and energies[-1] == 0.9
         assert bridge.steered[0].polls == ("lift",)
     finally:
@@ -88,3 +89,19 @@ def test_simulated_crowd_answers_each_poll_when_its_window_closes() -> None:
     assert crowd.results[0].voters >= 50
     _bar(bridge, 4)
     assert controls and all(0.2 <= value <= 0.9 for _, value in controls)
+
+
+class _TallyLink(SimulatedCrowd):
+    """The simulated crowd, plus the running tallies a live service sends."""
+
+    def take_tallies(self) -> list[dict[str, object]]:
+        return [{"poll": "hype", "kind": "tap", "voters": 40, "value": 0.5},
+                {"poll": "hype", "kind": "tap", "voters": 41, "value": 0.75}]
+
+
+def test_tallies_and_crowd_energy_go_out_as_cues_once_per_bar() -> None:
+    bridge = _bridge(_TallyLink(), [])
+    cues = [c for c in _bar(bridge, 0) if isinstance(c, Cue)]
+    assert [(c.address, c.args) for c in cues] == [
+        ("/stage/poll/tally", ("hype", 41, 0.75)), ("/stage/crowd/energy", (0.75,))]
+    assert all(c.tick == 0 for c in cues)

@@ -30,6 +30,7 @@ class Link(Protocol):
     def publish_state(self, state: dict[str, Any]) -> None: ...
     def open_poll(self, poll: dict[str, Any]) -> None: ...
     def take_results(self) -> list[PollResult]: ...
+    def take_tallies(self) -> list[dict[str, Any]]: ...
     def take_console(self) -> list[dict[str, Any]]: ...
 
 
@@ -104,6 +105,7 @@ class AudienceBridge:
                 self.opened.append((tick, poll.id))
                 cues.append(Cue(tick, "/stage/poll/open", (poll.id, poll.kind)))
         self._console()
+        cues.extend(self._tally_cues(tick))
         for result in self.link.take_results():
             if self.steering.offer(result):
                 cues.append(Cue(tick, "/stage/poll/result",
@@ -116,11 +118,26 @@ class AudienceBridge:
         applied = {c: v for c, v in steer.controls.items() if c in steered}
         for control, value in applied.items():
             self.set_control(control, value)
+            cues.append(Cue(tick, "/stage/control", (control, round(float(value), 4))))
         if steer.section:
             self.command_section(steer.section)
         if steer.polls:
             self.steered.append(SteerRecord(tick, applied, steer.section, steer.polls))
         self.bars.bar += 1
+        return cues
+
+    def _tally_cues(self, tick: int) -> list[Event]:
+        """The latest tally per poll since the last bar: for the big screen and the VJ rig."""
+        latest: dict[str, dict[str, Any]] = {}
+        for tally in self.link.take_tallies():
+            latest[str(tally.get("poll"))] = tally
+        cues: list[Event] = []
+        for poll_id, tally in latest.items():
+            value = float(tally.get("value") or 0.0)
+            cues.append(Cue(tick, "/stage/poll/tally",
+                            (poll_id, int(tally.get("voters") or 0), round(value, 4))))
+            if tally.get("kind") == "tap":
+                cues.append(Cue(tick, "/stage/crowd/energy", (round(value, 4),)))
         return cues
 
     def _due(self, poll: Poll, song_bar: int, section: str | None, new_section: bool) -> bool:

@@ -54,6 +54,9 @@ class SimulatedCrowd:
         out, self._results = self._results, []
         return out
 
+    def take_tallies(self) -> list[dict[str, Any]]:
+        return []  # the simulated crowd only answers when a poll closes
+
     def take_console(self) -> list[dict[str, Any]]:
         return []
 

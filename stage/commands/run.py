@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import Any
 
 from stage.audience.bridge import ShowBars
 from stage.commands._common import UsageError, guarded, parse_tracks
@@ -52,6 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audience-port", type=int, default=8080,
                         help="the audience service's port")
     add_osc_arguments(parser)
+    parser.add_argument("--midi-clock", metavar="NAME",
+                        help="send MIDI clock (24 per quarter, start/stop, song position) "
+                             "following the followed tempo to this port")
+    parser.add_argument("--link", action="store_true",
+                        help="publish tempo and beat phase on Ableton Link")
 
 
 def _open_ports(args: argparse.Namespace) -> tuple[list[Input], list[Output]]:
@@ -116,11 +122,43 @@ def _run(args: argparse.Namespace) -> int:
                               follow=bool(inputs) or performer is not None, live=True,
                               crowd=crowd, bars=bars, cues=bool(args.osc))
                  for index, song in enumerate(show.songs)]
+        link = _add_sync(args, songs, outputs)
         if args.seconds:
             for song in songs:
                 song.max_bars = max(1, int(args.seconds / 60 * song.tempo_bpm
                                            / song.meter.beats_per_bar))
-        return _play(songs, inputs, outputs, performer)
+        try:
+            return _play(songs, inputs, outputs, performer)
+        finally:
+            if link is not None:
+                link.close()
+
+
+def _add_sync(args: argparse.Namespace, songs: list[SongPlugins],
+              outputs: list[Output]) -> Any:
+    """MIDI clock and Ableton Link follow the show as generators; returns the Link session."""
+    link = None
+    if args.midi_clock:
+        from stage.visuals.midiclock import ClockOutput, MidiClock
+
+        try:
+            port = RtMidiOutput(args.midi_clock, choose_api(args.api), virtual=args.virtual,
+                                client_name="stage-clock")
+        except PortNotFound as exc:
+            raise UsageError(str(exc)) from None
+        outputs.append(ClockOutput(port))
+        for song in songs:
+            song.generators = [*song.generators, MidiClock()]
+    if args.link:
+        from stage.visuals.link import LinkPublisher, LinkSync, LinkUnavailable
+
+        try:
+            link = LinkSync(songs[0].tempo_bpm if songs else 120.0)
+        except LinkUnavailable as exc:
+            raise UsageError(f"--link: {exc}") from None
+        for song in songs:
+            song.generators = [*song.generators, LinkPublisher(link)]
+    return link
 
 
 def _play(songs: list[SongPlugins], inputs: list[Input], outputs: list[Output],

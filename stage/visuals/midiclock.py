@@ -142,4 +142,7 @@ class ClockOutput(Output):
                 log.exception("stopping the MIDI clock on %s failed", self.name)
 
     def _close(self) -> None:
-        self.port.close()
+        # The clock's port carries no notes: release it without the note panic's CCs, so a
+        # drum machine following it sees Stop last.
+        self.port.closed = True
+        self.port._close()
