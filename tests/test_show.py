@@ -75,3 +75,11 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
         assert proc.returncode == 2, args
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("stage: "), proc.stderr
+
+
+def test_demo_wav_is_heard_and_never_clips(tmp_path: Path) -> None:
+    assert main(["demo", "-o", str(tmp_path)]) == 0
+    wav = json.loads((tmp_path / "summary.json").read_text())["wav"]
+    assert wav["clipped_samples"] == 0
+    assert 0.1 < wav["peak"] <= 1.0
+    assert wav["seconds"] > 600
