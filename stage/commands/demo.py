@@ -87,7 +87,7 @@ def play(args: argparse.Namespace, show: Show, performer: Path | None,
         with audience_for(args, show) as crowd:
             songs = show_plugins(show, performer, tracks, follow=args.follow, seed=args.seed,
                                  crowd=crowd, cues=bool(args.osc))
-            return _live(args, songs)
+            return _live(args, songs, show)
     simulated = None
     if show.audience and not args.no_audience:
         from stage.audience.simulated import SimulatedCrowd
@@ -96,7 +96,7 @@ def play(args: argparse.Namespace, show: Show, performer: Path | None,
     songs = show_plugins(show, performer, tracks, follow=args.follow, seed=args.seed,
                          crowd=simulated, cues=bool(args.osc))
     out: Path = args.out
-    osc = open_osc(args)
+    osc = open_osc(args, show)
     try:
         result = play_show_offline(songs, out / "performance.mid", osc)
     finally:
@@ -163,7 +163,7 @@ def audience_for(args: argparse.Namespace, show: Show) -> Iterator[Any]:
         handle.stop()
 
 
-def _live(args: argparse.Namespace, songs: list[Any]) -> int:
+def _live(args: argparse.Namespace, songs: list[Any], show: Show) -> int:
     from stage.engine.ports.base import Output
 
     output: Output
@@ -183,7 +183,7 @@ def _live(args: argparse.Namespace, songs: list[Any]) -> int:
             raise UsageError(str(exc)) from None
     osc: list[Any] = []
     try:
-        osc = open_osc(args)
+        osc = open_osc(args, show)
         return play_show_live(songs, [output, *osc])
     finally:
         output.close()

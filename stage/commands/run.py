@@ -106,7 +106,7 @@ def _run(args: argparse.Namespace) -> int:
         performer = MidiFilePerformer.from_file(args.performer, parse_tracks(args.tracks))
     inputs, outputs = _open_ports(args)
     try:
-        outputs += open_osc(args)
+        outputs += open_osc(args, show)
     except UsageError:
         for port in outputs:
             port.close()

@@ -221,6 +221,10 @@ class Show:
     performer: Path | None = None
     performer_tracks: tuple[str, ...] = ()
     audience: bool = True
+    osc_preset: str | None = None
+    """The VJ rig's OSC preset (``[show.osc] preset``); ``--osc-preset`` overrides it."""
+    osc_map: Mapping[str, Any] = field(default_factory=dict)
+    """Cue address -> OSC address template or {address, args} (``[show.osc.map]``)."""
     source: Path | None = None
 
 

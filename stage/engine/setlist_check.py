@@ -185,7 +185,14 @@ def _check_show(path: Path, data: dict[str, Any], where: Where) -> Show | None:
     return Show(title=str(head["title"]), songs=tuple(s for s in songs if s is not None),
                 performer=performer,
                 performer_tracks=tuple(head.get("performer_tracks", ())),
-                audience=bool(head.get("audience", True)), source=path)
+                audience=bool(head.get("audience", True)),
+                osc_preset=_osc(head).get("preset"), osc_map=dict(_osc(head).get("map", {})),
+                source=path)
+
+
+def _osc(head: dict[str, Any]) -> dict[str, Any]:
+    osc = head.get("osc")
+    return osc if isinstance(osc, dict) else {}
 
 
 def _check_entry(show_path: Path, index: int, entry: dict[str, Any],
