@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import logging
 import secrets
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -149,13 +150,17 @@ def audience_for(args: argparse.Namespace, show: Show) -> Iterator[Any]:
     token = secrets.token_urlsafe(16)
     show_id = "".join(c for c in show.title.lower() if c.isalnum())[:24] or "show"
     try:
-        handle = start_service_process("0.0.0.0", args.audience_port, token, show_id)
+        # Phones need the machine's address, not the wildcard the service binds to.
+        host = socket.gethostbyname(socket.gethostname())
+        handle = start_service_process("0.0.0.0", args.audience_port, token, show_id,
+                                       public_url=f"http://{host}:{args.audience_port}")
     except Exception as exc:  # the show goes on without its crowd
         log.warning("audience service did not start (%s); playing without it", exc)
         yield None
         return
-    link = AudienceLink(handle.engine_url, token).start()
-    print(f"audience: join at {handle.join_url} ; console token {token}")
+    link = AudienceLink(f"ws://127.0.0.1:{args.audience_port}/engine", token).start()
+    print(f"audience: join at http://{host}:{args.audience_port}/?show={show_id} ; "
+          f"console token {token}")
     try:
         yield link
     finally:
