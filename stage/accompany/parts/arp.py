@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stage.accompany.parts.base import BarPlan, HarmonyView, Part, plays, unit_random
+from stage.accompany.parts.base import BarPlan, HarmonyView, Part, unit_random
 from stage.accompany.style import Style
 from stage.accompany.voicing import extensions, pitch_near
 from stage.engine.events import Event, Note
@@ -26,18 +26,7 @@ class Arp(Part):
     def play_bar(self, plan: BarPlan, lines: dict[str, tuple[str, ...]],
                  harmony: HarmonyView, start_tick: int, end_tick: int,
                  out: list[Event]) -> None:
-        patterns = lines.get("pattern")
-        if not patterns:
-            return
-        for step in self.steps(plan, patterns, start_tick, end_tick):
-            if not plays(step.char, plan.controls):
-                continue
-            tick = self.place(plan, step)
-            if not start_tick <= tick < end_tick:
-                continue
-            chord = harmony.chord_at(step.tick)
-            if chord is None:
-                continue
+        for step, tick, chord in self.chord_steps(plan, lines, harmony, start_tick, end_tick):
             run = self.run(plan, chord, harmony.key)
             pitch = run[self._position(step.tick // step.length, len(run), step.tick)]
             duration = max(1, int(step.length * (step.held + 1) * self.mix.gate))

@@ -169,6 +169,24 @@ class Part:
             self._hit_cache[key] = hits
         return hits
 
+    def chord_steps(self, plan: BarPlan, lines: dict[str, tuple[str, ...]],
+                    harmony: HarmonyView, start_tick: int, end_tick: int
+                    ) -> Iterator[tuple[Step, int, Chord]]:
+        """(step, placed tick, chord) for each ``pattern`` hit that plays at these controls,
+        lands in [start_tick, end_tick) and has a chord under it (pitched parts)."""
+        patterns = lines.get("pattern")
+        if not patterns:
+            return
+        for step in self.steps(plan, patterns, start_tick, end_tick):
+            if not plays(step.char, plan.controls):
+                continue
+            tick = self.place(plan, step)
+            if not start_tick <= tick < end_tick:
+                continue
+            chord = harmony.chord_at(step.tick)
+            if chord is not None:
+                yield step, tick, chord
+
     def place(self, plan: BarPlan, step: Step) -> int:
         """The tick a step sounds at: its grid tick, swung and humanized, never before the
         bar line (so sections and fills start on it)."""

@@ -6,7 +6,7 @@ with complexity, picks the colour tones; the register stays inside the mix's lim
 
 from __future__ import annotations
 
-from stage.accompany.parts.base import BarPlan, HarmonyView, Part, Step, plays
+from stage.accompany.parts.base import BarPlan, HarmonyView, Part, Step
 from stage.accompany.style import Style
 from stage.accompany.voicing import VoiceLeader, extensions, tones_by_importance
 from stage.engine.events import Event, Note
@@ -29,18 +29,7 @@ class ChordPart(Part):
     def play_bar(self, plan: BarPlan, lines: dict[str, tuple[str, ...]],
                  harmony: HarmonyView, start_tick: int, end_tick: int,
                  out: list[Event]) -> None:
-        patterns = lines.get("pattern")
-        if not patterns:
-            return
-        for step in self.steps(plan, patterns, start_tick, end_tick):
-            if not plays(step.char, plan.controls):
-                continue
-            tick = self.place(plan, step)
-            if not start_tick <= tick < end_tick:
-                continue
-            chord = harmony.chord_at(step.tick)
-            if chord is None:
-                continue
+        for step, tick, chord in self.chord_steps(plan, lines, harmony, start_tick, end_tick):
             voicing = self.voicing(plan, chord, harmony.key)
             duration = self._hold(step, chord, harmony)
             vel = self.step_velocity(plan, step.char, tick)

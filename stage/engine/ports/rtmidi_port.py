@@ -183,7 +183,21 @@ class _Watchdog:
         self._stop.set()
 
 
-class RtMidiOutput(Output):
+class _Watched:
+    """What a watched port reports: gone now (``lost``), and how often it came back."""
+
+    _handle: _PortHandle
+
+    @property
+    def lost(self) -> bool:
+        return self._handle.lost
+
+    @property
+    def reconnects(self) -> int:
+        return self._handle.reconnects
+
+
+class RtMidiOutput(_Watched, Output):
     """A MIDI output port. ``latency_ns`` sends events that much early (a slow synth)."""
 
     def __init__(self, port: str, api: int, virtual: bool = False, latency_ns: int = 0,
@@ -207,14 +221,6 @@ class RtMidiOutput(Output):
     def _watch(self) -> None:
         self._handle.watch()
 
-    @property
-    def lost(self) -> bool:
-        return self._handle.lost
-
-    @property
-    def reconnects(self) -> int:
-        return self._handle.reconnects
-
     def _close(self) -> None:
         if self._watchdog:
             self._watchdog.stop()
@@ -223,7 +229,7 @@ class RtMidiOutput(Output):
         self._handle.midi.delete()
 
 
-class RtMidiInput(Input):
+class RtMidiInput(_Watched, Input):
     """A MIDI input port. A small reader thread takes each message from rtmidi's own queue,
     stamps it and hands it to the engine's inbox.
 
@@ -277,14 +283,6 @@ class RtMidiInput(Input):
 
     def _watch(self) -> None:
         self._handle.watch(_ignore_clock, settle_s=self.POLL_S * 4)
-
-    @property
-    def lost(self) -> bool:
-        return self._handle.lost
-
-    @property
-    def reconnects(self) -> int:
-        return self._handle.reconnects
 
     def close(self) -> None:
         self._stop.set()
