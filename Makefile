@@ -33,6 +33,7 @@ demo: setup
 
 test: setup
 	$(BIN)/ruff check stage tests benchmarks
+	$(BIN)/mypy stage
 	$(BIN)/python -m pytest -q
 
 lint: setup

@@ -44,11 +44,11 @@ def audio_devices() -> list[dict[str, Any]] | str:
 
 
 def run(args: argparse.Namespace) -> int:
-    report = {"midi": midi_ports(), "audio": audio_devices()}
+    midi, audio = midi_ports(), audio_devices()
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps({"midi": midi, "audio": audio}, indent=2))
         return 0
-    for api, ports in report["midi"].items():
+    for api, ports in midi.items():
         print(f"MIDI {api}:")
         if "error" in ports:
             print(f"  unavailable: {ports['error']}")
@@ -56,7 +56,6 @@ def run(args: argparse.Namespace) -> int:
         for direction in ("inputs", "outputs"):
             names = ports[direction]
             print(f"  {direction}: " + (", ".join(names) if names else "none"))
-    audio = report["audio"]
     print("Audio:")
     if isinstance(audio, str):
         print(f"  {audio}")
