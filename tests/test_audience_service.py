@@ -241,3 +241,19 @@ def test_console_opens_polls_and_forwards_lock_and_veto(service: ServiceThread) 
     with urllib.request.urlopen(f"http://{base(service)}/static/phone.js") as response:
         script = response.read().decode()
     assert "innerHTML" not in script and "textContent" in script
+
+
+def test_big_screens_are_not_counted_as_phones(service: ServiceThread) -> None:
+    async def main() -> dict[str, int]:
+        screen = await websockets.connect(f"ws://{base(service)}/ws?role=screen")
+        phone = await websockets.connect(f"ws://{base(service)}/ws")
+        for ws in (screen, phone):
+            await recv_until(ws, lambda m: m.get("type") == "welcome")
+        with urllib.request.urlopen(f"http://{base(service)}/health", timeout=TIMEOUT_S) as r:
+            health: dict[str, int] = json.load(r)
+        await screen.close()
+        await phone.close()
+        return health
+
+    health = asyncio.run(main())
+    assert health["phones"] == 1 and health["screens"] == 1

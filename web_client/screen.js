@@ -6,7 +6,7 @@
   let backoffMs = 500;
 
   function connect() {
-    const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
+    const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws?role=screen`);
     ws.onopen = () => { backoffMs = 500; };
     ws.onmessage = (event) => {
       let message;

@@ -149,6 +149,7 @@ class AudienceService:
         self.address_frames = AddressLimits(ADDRESS_RATE, ADDRESS_BURST)
         self.address_connects = AddressLimits(CONNECT_RATE, CONNECT_BURST)
         self.stats = {"accepted": 0, "rejected": 0, "closed_abusive": 0, "refused": 0}
+        self.screens = 0  # big screens watch over the phone socket but are not the crowd
         self.arrivals: deque[tuple[int, int]] = deque(maxlen=100_000)
         """(vote_seq, arrival ns) of votes not yet carried to the engine."""
         self.engine_latency_ms: deque[float] = deque(maxlen=100_000)
@@ -220,7 +221,8 @@ class AudienceService:
     async def health(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({
             "show": self.config.show_id,
-            "phones": len(self.registry),
+            "phones": len(self.registry) - self.screens,
+            "screens": self.screens,
             "engine": len(self.engines),
             "pid": os.getpid(),
             "rss_bytes": pages.rss_bytes(),
@@ -256,6 +258,8 @@ class AudienceService:
         phone = Phone(ws, device, address, TokenBucket(PHONE_RATE, PHONE_BURST, now),
                       AbuseCounter(), request.transport)
         self.registry.add(phone)
+        screen = request.query.get("role") == "screen"
+        self.screens += screen
         try:
             await ws.send_str(encode("welcome", show=self.config.show_id, device=device,
                                      cookie=cookie, your_vote=await self.backend.vote_of(device)))
@@ -270,6 +274,7 @@ class AudienceService:
                     break
         finally:
             self.registry.discard(phone)
+            self.screens -= screen
         return ws
 
     async def _reject(self, phone: Phone, code: str, text: str) -> bool:
