@@ -7,11 +7,10 @@ import itertools
 import shutil
 import statistics
 import subprocess
-import threading
-import time
 
 import pytest
 from conftest import TIMEOUT_S
+from jack_peer import Synth
 
 from stage.engine.events import MidiBytes, NoteOn
 from stage.engine.ports.base import MemoryOutput
@@ -73,33 +72,6 @@ def test_stop_silences_the_clock_and_resume_continues() -> None:
     assert got[0] == (2 * PPQ + 240, CLOCK)
 
 
-class JackClockReceiver:
-    """A JACK MIDI input (python-rtmidi) stamping each realtime byte as it arrives."""
-
-    def __init__(self, rtmidi: object, name: str) -> None:
-        self.midi = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=name)  # type: ignore[attr-defined]
-        self.midi.ignore_types(sysex=True, timing=False, active_sense=True)
-        self.midi.open_virtual_port("clock-in")
-        self.got: list[tuple[int, bytes]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        while not self._stop.is_set():
-            message = self.midi.get_message()
-            if message is None:
-                time.sleep(0.0002)
-                continue
-            self.got.append((time.perf_counter_ns(), bytes(message[0])))
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(TIMEOUT_S)
-        self.midi.close_port()
-        self.midi.delete()
-
-
 def play(clock: MidiClock, tempo: TempoMap, send: object, until_tick: int) -> None:
     """A small engine loop on the real clock: one-beat windows, sent when due."""
     real = RealClock()
@@ -126,27 +98,27 @@ def test_a_jack_port_receives_24_clocks_per_beat_at_the_followed_tempo(
     rtmidi = pytest.importorskip("rtmidi")
     if shutil.which("jack_connect") is None:
         pytest.skip("jack_connect is not installed (jackd2)")
-    receiver = JackClockReceiver(rtmidi, "stage-clock-rx")
+    receiver = Synth("clock-in")
+    got: list[tuple[int, bytes]] = []
     sender = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="stage-clock-tx")
     sender.open_virtual_port("clock-out")
     try:
-        subprocess.run(["jack_connect", "stage-clock-tx:clock-out", "stage-clock-rx:clock-in"],
+        subprocess.run(["jack_connect", "stage-clock-tx:clock-out", "test-clock-in:clock-in"],
                        check=True, timeout=TIMEOUT_S)
         # The follower hears the performer push from 120 to 180 bpm after two beats.
         tempo = TempoMap(120.0)
         tempo.set_tempo(180.0, 2 * PPQ)
         play(MidiClock(), tempo, lambda b: sender.send_message(list(b)), 4 * PPQ)
-        deadline = time.monotonic() + TIMEOUT_S
-        while len([b for _, b in receiver.got if b == CLOCK]) < 96:
-            assert time.monotonic() < deadline, f"only {len(receiver.got)} messages"
-            time.sleep(0.01)
+        while len([b for _, b in got if b == CLOCK]) < 96:
+            stamp, message = receiver.next()  # raises queue.Empty after TIMEOUT_S
+            got.append((stamp, bytes(message)))
     finally:
         sender.close_port()
         sender.delete()
         receiver.close()
-    kinds = [b for _, b in receiver.got]
+    kinds = [b for _, b in got]
     assert kinds[:2] == [song_position(0), START]
-    stamps = [ns for ns, b in receiver.got if b == CLOCK]
+    stamps = [ns for ns, b in got if b == CLOCK]
     assert len(stamps) == 96  # 24 per beat for four beats, none lost, none doubled
     slow = statistics.median(b - a for a, b in itertools.pairwise(stamps[:48]))
     fast = statistics.median(b - a for a, b in itertools.pairwise(stamps[48:]))
