@@ -14,7 +14,11 @@ OscArg = int | float | str
 
 @dataclass(frozen=True, slots=True)
 class Note:
-    """A whole note: ``tick`` and ``duration`` in ticks, ``pitch`` 0-127, ``velocity`` 1-127."""
+    """A whole note: ``tick`` and ``duration`` in ticks, ``pitch`` 0-127, ``velocity`` 1-127.
+
+    ``source`` is the note's provenance for the show log and credits: what made it, e.g.
+    ``"style:funk/main_b"`` or ``"model:accompanist@3f2a9c1e0b7d"`` (checkpoint hash).
+    """
 
     tick: int
     duration: int
@@ -22,6 +26,7 @@ class Note:
     velocity: int
     channel: int = 0
     part: str = ""
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)
