@@ -11,6 +11,7 @@ restarting or slow changes nothing for the music: no result, no steer.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -20,6 +21,7 @@ from stage.audience.steering import Steering
 from stage.engine.events import Cue, Event, MidiMessage
 from stage.engine.setlist import Poll
 from stage.engine.state import PerformanceState
+from stage.engine.time import PPQ
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,8 @@ class AudienceBridge:
     bars: ShowBars = field(default_factory=ShowBars)
     steering: Steering | None = None
     name: str = "audience"
+    song: str = ""
+    """The song's title, shown on phones and the big screen."""
     steered: list[SteerRecord] = field(default_factory=list)
     opened: list[tuple[int, str]] = field(default_factory=list)
     _next_bar_tick: int | None = None
@@ -97,6 +101,9 @@ class AudienceBridge:
         self.link.publish_state({
             "bar": self.bars.bar, "section": section or "", "tick": tick,
             "bpm": round(state.bpm, 2), "chord": state.chord.label if state.chord else "N",
+            "song": self.song, "meter": [state.meter.beats_per_bar, state.meter.beat_unit],
+            "at_ns": bar_start_ns(state, tick),
+            "energy": round(float(self.steering.values.get("energy", 0.5)), 4),
         })
         cues: list[Event] = []
         for poll in self.polls:
@@ -154,7 +161,9 @@ class AudienceBridge:
         for command in self.link.take_console():
             action = command.get("action")
             try:
-                if action == "lock":
+                if action == "lock" and command.get("locked") is False:
+                    self.steering.unlock(str(command["control"]))
+                elif action == "lock":
                     value = command.get("value")
                     self.steering.lock(str(command["control"]),
                                        None if value is None else float(value))
@@ -162,5 +171,15 @@ class AudienceBridge:
                     self.steering.unlock(str(command["control"]))
                 elif action == "veto":
                     self.steering.veto(str(command["poll"]))
+                elif action == "panic":
+                    log.warning("panic from the console (the link silenced the outputs)")
             except (KeyError, ValueError, TypeError) as exc:
                 log.warning("console command %r ignored: %s", command, exc)
+
+
+def bar_start_ns(state: PerformanceState, tick: int) -> int:
+    """When the bar line at ``tick`` sounds, in ``perf_counter_ns``: the state is the
+    followed position now, and the tempo holds from now on (a later change is re-sent with
+    the next bar). Phones place their beat pulse from it; meaningful on the real clock."""
+    ns_per_tick = 60e9 / (state.bpm * PPQ)
+    return time.perf_counter_ns() + round((tick - state.tick) * ns_per_tick)

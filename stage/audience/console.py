@@ -1,20 +1,30 @@
 """The performer console's admin API (token required): open and close polls, veto a
-result, lock a control. Locks and vetoes go on to the engine, whose Steering obeys them."""
+result, lock a control, panic. Locks and vetoes go on to the engine, whose Steering obeys
+them; panic goes to the engine's link, which silences every output at once."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from stage.audience.protocol import MAX_ID_CHARS, ProtocolError, encode, parse_poll_spec
+from stage.audience.protocol import (
+    MAX_ID_CHARS,
+    ProtocolError,
+    encode,
+    parse_poll_spec,
+    service_ms,
+)
 
 if TYPE_CHECKING:
     from stage.audience.server import AudienceService
 
 CONTROLS = ("energy", "density", "complexity", "mood", "swing")
+RATE_WINDOW_NS = 5_000_000_000
+"""Votes a second are counted over the last 5 s of console polls."""
 
 
 def add_console_routes(app: web.Application, service: AudienceService) -> None:
@@ -24,11 +34,22 @@ def add_console_routes(app: web.Application, service: AudienceService) -> None:
     app.router.add_post("/api/poll/close", api.close_poll)
     app.router.add_post("/api/veto", api.veto)
     app.router.add_post("/api/lock", api.lock)
+    app.router.add_post("/api/panic", api.panic)
 
 
 class ConsoleApi:
     def __init__(self, service: AudienceService) -> None:
         self.service = service
+        self._accepted: deque[tuple[int, int]] = deque(maxlen=256)
+        """(ns, votes accepted so far) at each state call: the vote rate."""
+
+    def _vote_rate(self, now_ns: int) -> float:
+        samples = self._accepted
+        samples.append((now_ns, self.service.stats["accepted"]))
+        while len(samples) > 2 and now_ns - samples[1][0] > RATE_WINDOW_NS:
+            samples.popleft()
+        (t0, n0), (t1, n1) = samples[0], samples[-1]
+        return round((n1 - n0) * 1e9 / (t1 - t0), 2) if t1 > t0 else 0.0
 
     async def _body(self, request: web.Request) -> dict[str, Any]:
         if not self.service._token_ok(request):
@@ -47,14 +68,23 @@ class ConsoleApi:
 
     async def state(self, request: web.Request) -> web.StreamResponse:
         await self._body(request)
-        tallier = self.service.tallier
+        service = self.service
+        tallier = service.tallier
+        now = time.perf_counter_ns()
         return web.json_response({
-            "poll": tallier.poll_view(time.perf_counter_ns()),
+            "poll": tallier.poll_view(now),
             "results": [r.to_json() for r in tallier.book.results],
             "locks": tallier.locks,
             "vetoed": sorted(tallier.vetoed),
-            "phones": len(self.service.registry),
-            "join_url": self.service.config.join_url,
+            "phones": len(service.registry) - service.screens,
+            "screens": service.screens,
+            "votes": service.stats["accepted"],
+            "vote_rate": self._vote_rate(now),
+            "join_url": service.config.join_url,
+            "engine": {"connected": len(service.engines), "health": service.engine_health,
+                       "panic": service.last_panic},
+            "music": json.loads(service.last_music) if service.last_music else None,
+            "now_ms": service_ms(now),
         })
 
     async def open_poll(self, request: web.Request) -> web.StreamResponse:
@@ -83,6 +113,15 @@ class ConsoleApi:
         self.service.poke.set()
         await self.service.to_engines(encode("console", action="veto", poll=poll_id))
         return web.json_response({"ok": True})
+
+    async def panic(self, request: web.Request) -> web.StreamResponse:
+        """All notes off on every engine output; the engine answers ``panic_done``."""
+        await self._body(request)
+        service = self.service
+        service.last_panic = {"asked_ms": service_ms(time.perf_counter_ns()),
+                              "engines": len(service.engines), "done_ms": None}
+        await service.to_engines(encode("console", action="panic"))
+        return web.json_response({"ok": bool(service.engines), "engines": len(service.engines)})
 
     async def lock(self, request: web.Request) -> web.StreamResponse:
         body = await self._body(request)

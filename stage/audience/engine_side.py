@@ -16,6 +16,7 @@ from stage.audience.protocol import (
     encode,
     error_frame,
     parse_poll_spec,
+    service_ms,
 )
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ async def serve_engine(service: AudienceService, request: web.Request) -> web.We
                 continue
             try:
                 await apply_engine_message(service, decode_frame(message.data,
-                                                                 MAX_ENGINE_MESSAGE_BYTES))
+                                                                 MAX_ENGINE_MESSAGE_BYTES), ws)
             except ProtocolError as exc:
                 await ws.send_str(error_frame(exc.code, str(exc)))
     finally:
@@ -48,8 +49,10 @@ async def serve_engine(service: AudienceService, request: web.Request) -> web.We
     return ws
 
 
-async def apply_engine_message(service: AudienceService, message: dict[str, Any]) -> None:
-    """``state`` (bar started), ``open_poll``, ``close_poll``; no reply."""
+async def apply_engine_message(service: AudienceService, message: dict[str, Any],
+                               reply: web.WebSocketResponse | None = None) -> None:
+    """``state`` (bar started), ``open_poll``, ``close_poll``, ``health``, ``panic_done``:
+    no reply; ``sync``: answered with the service clock."""
     kind = message["type"]
     tallier = service.tallier
     if kind == "state":
@@ -58,6 +61,19 @@ async def apply_engine_message(service: AudienceService, message: dict[str, Any]
             raise ProtocolError("bad_field", "state needs an integer bar")
         section = message.get("section")
         await service.on_state(bar, section if isinstance(section, str) else None)
+        await service.on_music(message)
+    elif kind == "sync":
+        # the link's clock offset to the service (NTP-style); it echoes t0 and gets ours
+        now = time.perf_counter_ns()
+        if reply is not None:
+            await reply.send_str(encode("sync", seq=message.get("seq"), t0=message.get("t0"),
+                                        t=now))
+    elif kind == "health":
+        service.engine_health = {**message, "received_ms": service_ms(time.perf_counter_ns())}
+    elif kind == "panic_done":
+        service.last_panic = {**(service.last_panic or {}), "done_ms":
+                              service_ms(time.perf_counter_ns()),
+                              "outputs": message.get("outputs")}
     elif kind == "open_poll":
         spec = parse_poll_spec(message.get("poll"))
         current = tallier.book.current
@@ -68,4 +84,5 @@ async def apply_engine_message(service: AudienceService, message: dict[str, Any]
         poll_id = message.get("id")
         await service.close_poll(poll_id if isinstance(poll_id, str) else None)
     else:
-        raise ProtocolError("bad_type", "the engine sends state, open_poll or close_poll")
+        raise ProtocolError("bad_type", "the engine sends state, open_poll, close_poll, "
+                                        "sync, health or panic_done")

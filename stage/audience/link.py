@@ -5,6 +5,11 @@ append to a bounded deque) and drains ``take_results``, ``take_tallies`` and
 ``take_console``. A background thread runs its own asyncio loop, keeps a websocket to the
 service's ``/engine`` endpoint (Bearer token) and reconnects with backoff when the service
 is down, restarting or slow. The show plays on whatever happens here.
+
+The link also keeps the service's clock (``sync`` round trips, the fastest of the last
+few wins) so a state's bar start (``at_ns``, this process's ``perf_counter_ns``) reaches
+phones as service time; sends the engine's ``health`` (``health_source``) every second;
+and runs ``on_panic`` (all notes off on every output) the moment the console asks.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ import json
 import logging
 import random
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import websockets
@@ -31,6 +38,10 @@ STATE_QUEUE = 32
 COMMAND_QUEUE = 256
 INBOX = 1024
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.2, 5.0
+SYNC_EVERY_S, SYNC_BURST = 2.0, 5
+"""Clock sync: a burst of round trips on connect, then one every 2 s."""
+SYNC_SAMPLES = 8
+HEALTH_EVERY_S = 1.0
 
 
 class AudienceLink:
@@ -42,7 +53,7 @@ class AudienceLink:
     def __init__(self, url: str, token: str) -> None:
         self.url = url
         self.token = token
-        self._states: deque[str] = deque(maxlen=STATE_QUEUE)
+        self._states: deque[dict[str, Any]] = deque(maxlen=STATE_QUEUE)
         self._commands: deque[str] = deque(maxlen=COMMAND_QUEUE)
         self._results: deque[PollResult] = deque(maxlen=INBOX)
         self._tallies: deque[dict[str, Any]] = deque(maxlen=INBOX)
@@ -54,15 +65,46 @@ class AudienceLink:
         self._stopping = False
         self.connected = threading.Event()
         self.dropped_states = 0
+        self.reconnects = 0
+        self.health_source: Callable[[], dict[str, Any]] | None = None
+        """Called on the link's thread every second: the engine's health for the console."""
+        self.on_panic: Callable[[], int] | None = None
+        """Called on the link's thread when the console hits panic: silences every output
+        (Output.panic is safe from another thread) and returns how many."""
+        self._sync: deque[tuple[int, int]] = deque(maxlen=SYNC_SAMPLES)
+        """(round trip ns, service clock minus ours ns) of recent sync answers."""
+        self._sync_seq = 0
+        self._ever_connected = False
 
     # --- engine thread: never blocks ----------------------------------------------------
     def publish_state(self, state: dict[str, Any]) -> None:
         """Musical state at a bar start: at least ``bar`` (int), and ``section``, ``tick``,
-        ``bpm``, ``chord`` ... When the queue is full the oldest state is dropped."""
+        ``bpm``, ``chord``, ``song``, ``meter`` ([beats, unit]), ``at_ns`` (when the bar
+        starts, ``perf_counter_ns`` of this process: sent on as the service's ``at`` ms)...
+        When the queue is full the oldest state is dropped."""
         if len(self._states) == self._states.maxlen:
             self.dropped_states += 1
-        self._states.append(encode("state", **state))
+        self._states.append(state)
         self._poke()
+
+    @property
+    def clock_offset_ns(self) -> int | None:
+        """Service clock minus ours (ns), from the fastest recent round trip; None unsynced."""
+        samples = list(self._sync)
+        return min(samples)[1] if samples else None
+
+    @property
+    def sync_rtt_ns(self) -> int | None:
+        samples = list(self._sync)
+        return min(samples)[0] if samples else None
+
+    def _state_frame(self, state: dict[str, Any]) -> str:
+        at_ns = state.get("at_ns")
+        offset = self.clock_offset_ns
+        fields = {k: v for k, v in state.items() if k != "at_ns"}
+        if isinstance(at_ns, int) and offset is not None:
+            fields["at"] = round((at_ns + offset) / 1e6, 3)
+        return encode("state", **fields)
 
     def open_poll(self, poll: dict[str, Any]) -> None:
         """Open a poll (setlist or controller): ``id``, ``kind``, ``question``, ``options``,
@@ -131,6 +173,9 @@ class AudienceLink:
                                               open_timeout=3.0, ping_interval=5.0,
                                               ping_timeout=5.0, max_queue=64) as ws:
                     backoff = BACKOFF_MIN_S
+                    if self.connected.is_set() is False and self._ever_connected:
+                        self.reconnects += 1
+                    self._ever_connected = True
                     self.connected.set()
                     log.info("audience link up: %s", self.url)
                     await self._session(ws)
@@ -147,6 +192,7 @@ class AudienceLink:
         for frame in list(self._open_polls.values()):
             await ws.send(frame)  # the service may have restarted: resume the window
         receiver = asyncio.create_task(self._receive(ws))
+        ticker = asyncio.create_task(self._tick(ws))
         try:
             while not self._stopping and not receiver.done():
                 assert self._wake is not None
@@ -154,14 +200,45 @@ class AudienceLink:
                 while self._commands:
                     await ws.send(self._commands.popleft())
                 while self._states:
-                    await ws.send(self._states.popleft())
+                    await ws.send(self._state_frame(self._states.popleft()))
                 waiter = asyncio.create_task(self._wake.wait())
                 await asyncio.wait({waiter, receiver}, return_when=asyncio.FIRST_COMPLETED)
                 waiter.cancel()
         finally:
             receiver.cancel()
+            ticker.cancel()
         if receiver.done() and not receiver.cancelled() and receiver.exception():
             raise receiver.exception()  # type: ignore[misc]
+
+    async def _tick(self, ws: ClientConnection) -> None:
+        """Clock sync round trips and the engine's health, on their own beat."""
+        self._sync.clear()  # another service (or machine) may answer now
+        for _ in range(SYNC_BURST):
+            await self._send_sync(ws)
+            await asyncio.sleep(0.05)
+        last_sync = time.monotonic()
+        while True:
+            if time.monotonic() - last_sync >= SYNC_EVERY_S:
+                await self._send_sync(ws)
+                last_sync = time.monotonic()
+            source = self.health_source
+            if source is not None:
+                try:
+                    health = source()
+                except Exception:  # a broken probe must not take the link down
+                    log.exception("engine health probe failed")
+                    health = {}
+                await ws.send(encode("health", **health, link=self._link_health()))
+            await asyncio.sleep(HEALTH_EVERY_S)
+
+    async def _send_sync(self, ws: ClientConnection) -> None:
+        self._sync_seq += 1
+        await ws.send(encode("sync", seq=self._sync_seq, t0=time.perf_counter_ns()))
+
+    def _link_health(self) -> dict[str, Any]:
+        rtt = self.sync_rtt_ns
+        return {"reconnects": self.reconnects, "dropped_states": self.dropped_states,
+                "rtt_ms": None if rtt is None else round(rtt / 1e6, 3)}
 
     async def _receive(self, ws: ClientConnection) -> None:
         async for raw in ws:
@@ -182,9 +259,29 @@ class AudienceLink:
         elif kind == "tally":
             self._tallies.append(message)
         elif kind == "console":
+            if message.get("action") == "panic":
+                self._panic()
             self._console.append(message)
+        elif kind == "sync":
+            t0, t = message.get("t0"), message.get("t")
+            if isinstance(t0, int) and isinstance(t, int):
+                now = time.perf_counter_ns()
+                self._sync.append((now - t0, t - (t0 + now) // 2))
         elif kind == "error":
             log.warning("audience service refused a message: %s", message.get("message"))
+
+
+    def _panic(self) -> None:
+        """All notes off now, from this thread (never waits for the engine's next window)."""
+        silenced = 0
+        if self.on_panic is not None:
+            try:
+                silenced = self.on_panic()
+            except Exception:
+                log.exception("panic failed")
+        log.warning("panic from the console: %d outputs silenced", silenced)
+        self._commands.append(encode("panic_done", outputs=silenced))
+        self._poke()
 
 
 def _drain(queue: deque[Any]) -> list[Any]:

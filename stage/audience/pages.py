@@ -50,6 +50,10 @@ def screen(config: ServiceConfig) -> web.Response:
     return _page(config, "screen.html")
 
 
+def console(config: ServiceConfig) -> web.Response:
+    return _page(config, "console.html")
+
+
 @lru_cache(maxsize=4)
 def _qr(url: str) -> str:
     buffer = io.BytesIO()

@@ -194,6 +194,39 @@ def parse_poll_spec(data: Any) -> PollSpec:
     )
 
 
+def service_ms(now_ns: int) -> float:
+    """The service clock on the wire: ``perf_counter_ns`` in milliseconds (3 decimals).
+
+    Phones estimate their offset to it from ``pong`` and place the beat pulse with it."""
+    return round(now_ns / 1e6, 3)
+
+
+MUSIC_TEXT_FIELDS = ("song", "section", "chord")
+MUSIC_NUMBER_FIELDS = ("bpm", "at", "energy")
+
+
+def music_view(state: dict[str, Any]) -> dict[str, Any]:
+    """What phones and big screens may see of an engine ``state``: text cut to
+    MAX_TEXT_CHARS, finite numbers only, the meter as ``[beats, unit]``; never anything else."""
+    view: dict[str, Any] = {"bar": state.get("bar")}
+    for name in MUSIC_TEXT_FIELDS:
+        value = state.get(name)
+        view[name] = value[:MAX_TEXT_CHARS] if isinstance(value, str) else ""
+    for name in MUSIC_NUMBER_FIELDS:
+        number = state.get(name)
+        finite = (isinstance(number, int | float) and not isinstance(number, bool)
+                  and math.isfinite(number))
+        view[name] = float(number) if finite else None  # type: ignore[arg-type]
+    meter = state.get("meter")
+    if (isinstance(meter, list) and len(meter) == 2
+            and all(isinstance(x, int) and not isinstance(x, bool) and 1 <= x <= 32
+                    for x in meter)):
+        view["meter"] = meter
+    else:
+        view["meter"] = [4, 4]
+    return view
+
+
 def encode(message_type: str, /, **fields: Any) -> str:
     """One outgoing frame (``ensure_ascii``: only ASCII on the wire)."""
     return json.dumps({"v": VERSION, "type": message_type, **fields}, separators=(",", ":"))

@@ -31,7 +31,9 @@ from stage.audience.protocol import (
     ProtocolError,
     encode,
     error_frame,
+    music_view,
     parse_phone,
+    service_ms,
 )
 from stage.audience.ratelimit import AbuseCounter, AddressLimits, TokenBucket
 from stage.audience.tally import Tallier
@@ -50,6 +52,8 @@ SNAPSHOT_BUDGET = 10_000.0
 """Snapshot frames a second to all phones together (merged in between)."""
 CLOSE_TIMEOUT_S = 1.0
 """How long a closing phone gets to answer our close frame."""
+MUSIC_PREFIX = encode("music")[:-1]
+"""How a ``music`` frame starts on the wire (kept apart from the poll snapshot)."""
 CONNECT_RATE, CONNECT_BURST = 200.0, 2000.0
 """New connections per second per address."""
 
@@ -155,6 +159,12 @@ class AudienceService:
         self.engine_latency_ms: deque[float] = deque(maxlen=100_000)
         """Service-side latency: a vote's frame arriving -> the tally carrying it sent."""
         self.last_frame = ""
+        self.last_music = ""
+        """The latest ``music`` frame (song, section, chord, bar timing) for new phones."""
+        self.engine_health: dict[str, Any] | None = None
+        """The engine's latest ``health`` message, for the console (with ``received_ms``)."""
+        self.last_panic: dict[str, Any] | None = None
+        """The console's last panic: asked when, answered by the engine when (service ms)."""
         self.poke = asyncio.Event()
         """Set when a poll opens or closes: phones hear at once, not at the next tick."""
         self._tasks: list[asyncio.Task[None]] = []
@@ -164,6 +174,7 @@ class AudienceService:
         app = web.Application(client_max_size=64 * 1024)
         app.router.add_get("/", self.phone_page)
         app.router.add_get("/screen", self.screen_page)
+        app.router.add_get("/console", self.console_page)
         app.router.add_get("/qr.svg", self.qr_code)
         app.router.add_get("/ws", self.phone_socket)
         app.router.add_get("/engine", self.engine_socket)
@@ -215,6 +226,10 @@ class AudienceService:
     async def screen_page(self, request: web.Request) -> web.StreamResponse:
         return pages.screen(self.config)
 
+    async def console_page(self, request: web.Request) -> web.StreamResponse:
+        """The page holds no secret: it asks for the token and sends it with each call."""
+        return pages.console(self.config)
+
     async def qr_code(self, request: web.Request) -> web.StreamResponse:
         return pages.qr_svg(self.config.join_url)
 
@@ -262,9 +277,12 @@ class AudienceService:
         self.screens += screen
         try:
             await ws.send_str(encode("welcome", show=self.config.show_id, device=device,
-                                     cookie=cookie, your_vote=await self.backend.vote_of(device)))
+                                     cookie=cookie, your_vote=await self.backend.vote_of(device),
+                                     t=service_ms(time.perf_counter_ns())))
             if self.last_frame:
                 await ws.send_str(self.last_frame)
+            if self.last_music:
+                await ws.send_str(self.last_music)
             async for message in ws:
                 if message.type == WSMsgType.TEXT:
                     keep = await self._on_phone_frame(phone, message.data)
@@ -297,7 +315,9 @@ class AudienceService:
         try:
             message = parse_phone(data)
             if isinstance(message, Ping):
-                await phone.ws.send_str(encode("pong", seq=message.seq))
+                # the service clock, for the phone's beat pulse (NTP-style offset)
+                await phone.ws.send_str(encode("pong", seq=message.seq,
+                                               t=service_ms(time.perf_counter_ns())))
                 return True
             vote_seq = await self.backend.submit(phone.device, message, now)
         except ProtocolError as exc:
@@ -326,8 +346,18 @@ class AudienceService:
             await self.backend.publish(self.tallier.phone_frame(time.perf_counter_ns()))
 
     async def broadcast(self, frame: str) -> None:
-        self.last_frame = frame
+        if frame.startswith(MUSIC_PREFIX):
+            self.last_music = frame
+        else:
+            self.last_frame = frame
         self.registry.broadcast(frame)
+
+    async def on_music(self, state: dict[str, Any]) -> None:
+        """An engine ``state``: phones and screens get song, section, chord and the bar's
+        timing (``at``, service ms) to pulse on the beat; plus the crowd size."""
+        view = music_view(state)
+        view["crowd"] = len(self.registry) - self.screens
+        await self.backend.publish(encode("music", **view))
 
     # --- poll windows (from the engine link or the console) ------------------------------
     async def open_poll(self, spec: PollSpec) -> None:

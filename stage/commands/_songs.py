@@ -64,7 +64,7 @@ def song_plugins(song: Song, performer: MidiFilePerformer | None = None, seed: i
             link=crowd, polls=song.polls, set_control=band.set_control,
             command_section=band.command_section,
             section_at=lambda tick: _section_name(conductor, tick),
-            bars=bars or ShowBars(), steering=steering))
+            bars=bars or ShowBars(), steering=steering, song=song.title))
     if cues:
         from stage.visuals.cues import CueGenerator
 

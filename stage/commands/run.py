@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from stage.audience.bridge import ShowBars
+from stage.audience.health import watch_outputs
 from stage.commands._common import UsageError, guarded, parse_tracks
 from stage.commands._osc import add_osc_arguments, open_osc
 from stage.commands.demo import audience_for, load_show
@@ -123,6 +124,8 @@ def _run(args: argparse.Namespace) -> int:
                               crowd=crowd, bars=bars, cues=bool(args.osc))
                  for index, song in enumerate(show.songs)]
         link = _add_sync(args, songs, outputs)
+        # The console sees the outputs' health and its panic button reaches every one.
+        outputs = watch_outputs(crowd, outputs)
         if args.seconds:
             for song in songs:
                 song.max_bars = max(1, int(args.seconds / 60 * song.tempo_bpm
