@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -24,6 +25,10 @@ from stage.engine.state import PerformanceState
 from stage.engine.time import PPQ
 
 log = logging.getLogger(__name__)
+
+RETIME_RATIO = 0.004
+"""A tempo change of more than 0.4 % within a bar re-times the phones' beat at once (at
+4 beats that is at most ~8 ms of drift by the bar's end at 120 bpm before it is sent)."""
 
 
 class Link(Protocol):
@@ -73,6 +78,8 @@ class AudienceBridge:
     _next_bar_tick: int | None = None
     _seen_sections: set[str] = field(default_factory=set)
     _last_section: str | None = None
+    _lines: deque[tuple[int, int, float]] = field(default_factory=lambda: deque(maxlen=4))
+    """Bar lines published: (tick, show bar, bpm the phones extrapolate it with)."""
 
     def __post_init__(self) -> None:
         if self.steering is None:
@@ -87,7 +94,25 @@ class AudienceBridge:
         while self._next_bar_tick < end_tick:
             cues.extend(self._bar_line(state, self._next_bar_tick, bar))
             self._next_bar_tick += bar
+        self._retime(state)
         return cues
+
+    def _retime(self, state: PerformanceState) -> None:
+        """The tempo moved within the bar now playing: phones get that bar re-anchored at
+        the new tempo (its start as if it had been played at it), so the beats still to come
+        land right; lines published ahead of it are replaced by the same extrapolation."""
+        covering = [line for line in self._lines if line[0] <= state.tick]
+        publish = getattr(self.link, "publish_tempo", None)
+        if not covering or publish is None:
+            return
+        tick, show_bar, bpm = covering[-1]
+        if abs(state.bpm - bpm) <= RETIME_RATIO * bpm:
+            return
+        publish({"bar": show_bar, "bpm": round(state.bpm, 3),
+                 "meter": [state.meter.beats_per_bar, state.meter.beat_unit],
+                 "at_ns": bar_start_ns(state, tick)})
+        self._lines = deque(((t, b, state.bpm if t >= tick else p) for t, b, p in self._lines),
+                            maxlen=4)
 
     def react(self, message: MidiMessage, state: PerformanceState) -> Sequence[Event]:
         return ()
@@ -98,6 +123,7 @@ class AudienceBridge:
         new_section = section is not None and section != self._last_section
         self._last_section = section
         song_bar = tick // bar_ticks
+        self._lines.append((tick, self.bars.bar, state.bpm))
         self.link.publish_state({
             "bar": self.bars.bar, "section": section or "", "tick": tick,
             "bpm": round(state.bpm, 2), "chord": state.chord.label if state.chord else "N",

@@ -62,6 +62,8 @@ async def apply_engine_message(service: AudienceService, message: dict[str, Any]
         section = message.get("section")
         await service.on_state(bar, section if isinstance(section, str) else None)
         await service.on_music(message)
+    elif kind == "tempo":
+        await service.on_tempo(message)
     elif kind == "sync":
         # the link's clock offset to the service (NTP-style); it echoes t0 and gets ours
         now = time.perf_counter_ns()
@@ -85,4 +87,4 @@ async def apply_engine_message(service: AudienceService, message: dict[str, Any]
         await service.close_poll(poll_id if isinstance(poll_id, str) else None)
     else:
         raise ProtocolError("bad_type", "the engine sends state, open_poll, close_poll, "
-                                        "sync, health or panic_done")
+                                        "tempo, sync, health or panic_done")

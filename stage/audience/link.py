@@ -87,6 +87,12 @@ class AudienceLink:
         self._states.append(state)
         self._poke()
 
+    def publish_tempo(self, anchor: dict[str, Any]) -> None:
+        """The tempo changed within a bar: ``bar`` re-anchored (``at_ns``, ``bpm``,
+        ``meter``) so phones' beats stay on time before the next bar line is published."""
+        self._states.append({**anchor, "_type": "tempo"})
+        self._poke()
+
     @property
     def clock_offset_ns(self) -> int | None:
         """Service clock minus ours (ns), from the fastest recent round trip; None unsynced."""
@@ -101,10 +107,10 @@ class AudienceLink:
     def _state_frame(self, state: dict[str, Any]) -> str:
         at_ns = state.get("at_ns")
         offset = self.clock_offset_ns
-        fields = {k: v for k, v in state.items() if k != "at_ns"}
+        fields = {k: v for k, v in state.items() if k not in ("at_ns", "_type")}
         if isinstance(at_ns, int) and offset is not None:
             fields["at"] = round((at_ns + offset) / 1e6, 3)
-        return encode("state", **fields)
+        return encode(str(state.get("_type", "state")), **fields)
 
     def open_poll(self, poll: dict[str, Any]) -> None:
         """Open a poll (setlist or controller): ``id``, ``kind``, ``question``, ``options``,

@@ -161,6 +161,8 @@ class AudienceService:
         self.last_frame = ""
         self.last_music = ""
         """The latest ``music`` frame (song, section, chord, bar timing) for new phones."""
+        self._music_state: dict[str, Any] = {}
+        """The engine's last ``state`` (a ``tempo`` re-anchor is merged into it)."""
         self.engine_health: dict[str, Any] | None = None
         """The engine's latest ``health`` message, for the console (with ``received_ms``)."""
         self.last_panic: dict[str, Any] | None = None
@@ -357,7 +359,16 @@ class AudienceService:
         timing (``at``, service ms) to pulse on the beat; plus the crowd size."""
         view = music_view(state)
         view["crowd"] = len(self.registry) - self.screens
+        self._music_state = dict(state)
         await self.backend.publish(encode("music", **view))
+
+    async def on_tempo(self, anchor: dict[str, Any]) -> None:
+        """The tempo moved within a bar: the last music view with the bar re-anchored."""
+        state = {**self._music_state,
+                 **{k: anchor.get(k) for k in ("bar", "at", "bpm", "meter")}}
+        if not isinstance(state.get("bar"), int) or isinstance(state.get("bar"), bool):
+            raise ProtocolError("bad_field", "tempo needs an integer bar")
+        await self.on_music(state)
 
     # --- poll windows (from the engine link or the console) ------------------------------
     async def open_poll(self, spec: PollSpec) -> None:
