@@ -88,7 +88,7 @@ def play(args: argparse.Namespace, show: Show, performer: Path | None,
         with audience_for(args, show) as crowd:
             songs = show_plugins(show, performer, tracks, follow=args.follow, seed=args.seed,
                                  crowd=crowd, cues=bool(args.osc))
-            return _live(args, songs, show)
+            return _live(args, songs, show, crowd)
     simulated = None
     if show.audience and not args.no_audience:
         from stage.audience.simulated import SimulatedCrowd
@@ -168,7 +168,8 @@ def audience_for(args: argparse.Namespace, show: Show) -> Iterator[Any]:
         handle.stop()
 
 
-def _live(args: argparse.Namespace, songs: list[Any], show: Show) -> int:
+def _live(args: argparse.Namespace, songs: list[Any], show: Show, crowd: Any = None) -> int:
+    from stage.audience.health import watch_outputs
     from stage.engine.ports.base import Output
 
     output: Output
@@ -189,7 +190,8 @@ def _live(args: argparse.Namespace, songs: list[Any], show: Show) -> int:
     osc: list[Any] = []
     try:
         osc = open_osc(args, show)
-        return play_show_live(songs, [output, *osc])
+        # the console sees the outputs' health and its panic reaches every one of them
+        return play_show_live(songs, watch_outputs(crowd, [output, *osc]))
     finally:
         output.close()
         for cue_output in osc:
