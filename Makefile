@@ -3,12 +3,12 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := jackd2 libportaudio2 fluidsynth fluid-soundfont-gm liblo-tools redis-server iproute2
+APT_PACKAGES := jackd2 libportaudio2 fluidsynth fluid-soundfont-gm liblo-tools redis-server iproute2 chromium fonts-noto-color-emoji
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PY_STAMP := $(VENV)/.stamp-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 APT_STAMP := .stamp-apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-12)
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean screenshots
 
 setup: $(APT_STAMP) $(PY_STAMP)
 
@@ -35,6 +35,11 @@ test: setup
 	$(BIN)/ruff check stage tests benchmarks
 	$(BIN)/mypy stage
 	$(BIN)/python -m pytest -q
+
+# The pages' browser tests write out/screenshots/; the README shows the committed copy.
+screenshots: setup
+	$(BIN)/python -m pytest -q tests/test_pages_phone.py tests/test_pages_console.py
+	mkdir -p docs/screenshots && cp out/screenshots/*.png docs/screenshots/
 
 lint: setup
 	$(BIN)/ruff check stage tests benchmarks
