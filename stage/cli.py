@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audience": ("audience", "run the audience service: phones vote, the big screen shows"),
     "crowd": ("crowd", "simulate N phones that join, vote, tap and react"),
     "analyze": ("analyze", "follow a performance offline; print beats, chords, key as JSON"),
+    "train": ("train", "train the accompanist or the chord predictor on POP909"),
 }
 
 

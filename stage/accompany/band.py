@@ -44,7 +44,9 @@ class Band:
     bar 0 at ``chart_start_tick``; ``key``: the key when the follower has none;
     ``harmony_source``: 'auto' (the follower's chord, else the chart's, else the tonic),
     'follower' or 'chart' (the chart first); ``parts``: the parts to play (default all the
-    style enables); ``controls``: starting values.
+    style enables); ``controls``: starting values; ``engines``: part -> "pattern" or "model"
+    (the neural keys part, stage/accompany/model/; ``model_wait_s`` how long a due bar may
+    wait for it: 0 live, None offline for a deterministic render).
     """
 
     name = "band"
@@ -55,7 +57,9 @@ class Band:
                  parts: Sequence[str] | None = None, start_section: str = "main_a",
                  controls: Mapping[str, float] | None = None,
                  controller_map: ControllerMap | None = None, chart_start_tick: int = 0,
-                 harmony_source: str = "auto", auto_fill: bool = True) -> None:
+                 harmony_source: str = "auto", auto_fill: bool = True,
+                 engines: Mapping[str, str] | None = None,
+                 model_wait_s: float | None = 0.0) -> None:
         loaded = style if isinstance(style, Style) else load_style(style)
         if mix:
             loaded = loaded.with_mix({k: dict(v) for k, v in mix.items()})
@@ -76,8 +80,12 @@ class Band:
         if unknown:
             raise ValueError(f"unknown parts: {', '.join(sorted(unknown))}")
         self.enabled = [p for p in PART_NAMES if p in wanted and loaded.mix[p].enabled]
+        self.engines = dict(engines or {})
+        self.model_wait_s = model_wait_s
         self.parts: list[Part] = [self._make_part(p) for p in self.enabled if p != "harmony"]
         self.harmony = HarmonyVoices(loaded.mix["harmony"])
+        # Parts that listen to the performer (the model part keeps their recent notes).
+        self._listeners = [p for p in self.parts if callable(getattr(p, "hear", None))]
         self.muted: set[str] = set()
         # For benchmarks: (window start tick, part, wall ns, this thread's CPU ns) per call.
         self.timings: list[tuple[int, str, int, int]] | None = None
@@ -88,6 +96,12 @@ class Band:
         self._finished_sent = False
 
     def _make_part(self, name: str) -> Part:
+        if self.engines.get(name) == "model":
+            if name == "keys":
+                from stage.accompany.model.part import model_part  # onnxruntime, lazily
+
+                return model_part(name, self.style, self.seed, wait_s=self.model_wait_s)
+            log.warning("no model plays the %s part; it plays its patterns", name)
         if name == "drums":
             return Drums(self.style, self.seed)
         if name == "bass":
@@ -160,7 +174,11 @@ class Band:
 
     def react(self, message: MidiMessage, state: PerformanceState) -> Sequence[Event]:
         """Controller messages steer; melody notes get harmony voices at ``state.tick``."""
-        if self.handle_controller(message) or "harmony" not in self.enabled:
+        if self.handle_controller(message):
+            return ()
+        for part in self._listeners:
+            part.hear(message, state.tick)  # type: ignore[attr-defined]
+        if "harmony" not in self.enabled:
             return ()
         if "harmony" in self.muted or self.finished:
             return ()

@@ -52,7 +52,9 @@ def song_plugins(song: Song, performer: MidiFilePerformer | None = None, seed: i
         controller.double_tap = None
     band = Band(song.style, mix=song.mix_overrides(), seed=seed, chart=song.chart,
                 key=song.key, start_section=form[0][1] if form else "main_a",
-                controls=dict(song.controls), controller_map=controller)
+                controls=dict(song.controls), controller_map=controller,
+                engines={part: s.engine for part, s in song.mix.items()},
+                model_wait_s=0.0 if live else None)
     conductor = SongConductor.from_sections(band, form, song.meter)
     generators: list[Generator] = [conductor]
     if crowd is not None:
@@ -73,6 +75,10 @@ def song_plugins(song: Song, performer: MidiFilePerformer | None = None, seed: i
     follower: Follower
     if (performer is not None or live) and follow:
         follower = MidiFollower(song.meter, song.tempo, chart=song.chart, key_prior=song.key)
+        if any(s.engine == "model" for s in song.mix.values()):
+            from stage.accompany.model.anticipator import attach_chord_model
+
+            attach_chord_model(follower)
     else:
         follower = PriorFollower(song.meter, song.key)
     # No form: the band plays until the performer stops (then one more bar).
