@@ -121,7 +121,7 @@
       li.append(fill, row);
       list.append(li);
     });
-    box.replaceChildren(q, list, Object.assign(document.createElement("p"), { textContent: `${tally.voters} voters` }));
+    box.replaceChildren(q, list, Object.assign(document.createElement("p"), { textContent: `${tally.voters} ${tally.voters === 1 ? "voter" : "voters"}` }));
   }
 
   function renderLocks(locks) {

@@ -174,6 +174,8 @@
   function stateText(view) {
     const voters = view.tally ? view.tally.voters : 0;
     if (!view.open) return view.vetoed ? "Closed — the band kept its own call." : `Closed · ${voters} voted`;
+    if (view.kind === "tap") return `Open · ${voters} ${voters === 1 ? "phone" : "phones"} tapping`;
+    if (view.kind === "reactions") return "Open · send a reaction below";
     const mine = myVote ? (pendingVote ? " · sending your vote…" : " · your vote is in") : "";
     return `Open · ${voters} ${voters === 1 ? "vote" : "votes"}${mine}`;
   }
