@@ -83,27 +83,37 @@ def summary(show: Show, result: ShowResult) -> dict[str, Any]:
 def play(args: argparse.Namespace, show: Show, performer: Path | None,
          tracks: list[str] | None) -> int:
     from stage.commands._songs import show_plugins
+    from stage.engine.showlog import LoggedLink
 
+    out: Path = args.out
     if args.live:
         with audience_for(args, show) as crowd:
+            show_log = _open_log(args, show, performer, tracks, crowd)
             songs = show_plugins(show, performer, tracks, follow=args.follow, seed=args.seed,
-                                 crowd=crowd, cues=bool(args.osc))
-            return _live(args, songs, show, crowd)
+                                 crowd=crowd and LoggedLink(crowd, show_log),
+                                 cues=bool(args.osc))
+            try:
+                return _live(args, songs, show, crowd, show_log)
+            finally:
+                show_log.close()
     simulated = None
     if show.audience and not args.no_audience:
         from stage.audience.simulated import SimulatedCrowd
 
         simulated = SimulatedCrowd(seed=args.seed)
+    show_log = _open_log(args, show, performer, tracks, simulated)
     songs = show_plugins(show, performer, tracks, follow=args.follow, seed=args.seed,
-                         crowd=simulated, cues=bool(args.osc))
-    out: Path = args.out
+                         crowd=simulated and LoggedLink(simulated, show_log),
+                         cues=bool(args.osc))
     osc = open_osc(args, show)
     try:
-        result = play_show_offline(songs, out / "performance.mid", osc)
+        result = play_show_offline(songs, out / "performance.mid", osc, show_log)
     finally:
         for output in osc:
             output.close()
+        show_log.close()
     report = summary(show, result)
+    report["show_log"] = str(show_log.path)
     if simulated is not None:
         report["audience"] = crowd_report(songs, simulated)
     if not args.no_wav:
@@ -120,6 +130,28 @@ def play(args: argparse.Namespace, show: Show, performer: Path | None,
     write_json(out / "summary.json", report)
     _print_summary(report)
     return 0 if not result.stuck_notes else 1
+
+
+def _open_log(args: argparse.Namespace, show: Show, performer: Path | None,
+              tracks: list[str] | None, crowd: Any) -> Any:
+    """OUT_DIR/show.jsonl: everything the show does, enough for `stage replay`."""
+    from stage.engine.showlog.session import open_log, show_header
+
+    setlist = getattr(args, "setlist", None)
+    first = show.songs[0]
+    song = None if setlist else {
+        "title": first.title, "tempo": first.tempo, "meter": str(first.meter),
+        "key": first.key.label if first.key else None, "style": first.style}
+    crowd_info = None
+    if crowd is not None:
+        crowd_info = ({"kind": "simulated", "size": crowd.size, "seed": crowd.seed}
+                      if hasattr(crowd, "seed") else {"kind": "live"})
+    header = show_header(args.command, setlist=setlist, song=song,
+                         performer=performer or show.performer,
+                         tracks=tracks or list(show.performer_tracks) or None, seed=args.seed,
+                         follow=args.follow, cues=bool(args.osc), live=bool(args.live),
+                         crowd=crowd_info)
+    return open_log(args.out / "show.jsonl", header, block=not args.live)
 
 
 def crowd_report(songs: list[Any], crowd: Any) -> dict[str, Any]:
@@ -168,7 +200,8 @@ def audience_for(args: argparse.Namespace, show: Show) -> Iterator[Any]:
         handle.stop()
 
 
-def _live(args: argparse.Namespace, songs: list[Any], show: Show, crowd: Any = None) -> int:
+def _live(args: argparse.Namespace, songs: list[Any], show: Show, crowd: Any = None,
+          show_log: Any = None) -> int:
     from stage.audience.health import watch_outputs
     from stage.engine.ports.base import Output
 
@@ -191,7 +224,7 @@ def _live(args: argparse.Namespace, songs: list[Any], show: Show, crowd: Any = N
     try:
         osc = open_osc(args, show)
         # the console sees the outputs' health and its panic reaches every one of them
-        return play_show_live(songs, watch_outputs(crowd, [output, *osc]))
+        return play_show_live(songs, watch_outputs(crowd, [output, *osc]), show_log=show_log)
     finally:
         output.close()
         for cue_output in osc:

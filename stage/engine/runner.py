@@ -13,6 +13,7 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from stage.engine.events import Event, MidiMessage, NoteOff
 from stage.engine.plugins import Follower, Generator
@@ -26,6 +27,15 @@ log = logging.getLogger(__name__)
 
 MAX_SLEEP_NS = 20_000_000
 """A live engine wakes at least this often to notice a stop request (ns)."""
+
+
+class EngineObserver(Protocol):
+    """Watches the engine for the show log: called on the engine thread, must only hand off.
+    ``show_ns`` is ns since the song's origin; ``tick`` ticks on the followed grid."""
+
+    def heard(self, message: MidiMessage, show_ns: int, tick: int) -> None: ...
+    def decided(self, state: PerformanceState, show_ns: int) -> None: ...
+    def generated(self, event: Event, show_ns: int) -> None: ...
 
 
 @dataclass(slots=True)
@@ -55,6 +65,7 @@ class Engine:
         on_sent: Callable[[Due, int], None] | None = None,
         tail_bars: int | None = None,
         finished: Callable[[], bool] | None = None,
+        observer: EngineObserver | None = None,
     ) -> None:
         self.clock = clock
         self.tempo = tempo
@@ -66,6 +77,7 @@ class Engine:
         self.lookahead_ticks = lookahead_ticks
         self.window_ticks = window_ticks
         self.on_sent = on_sent
+        self.observer = observer
         self.inbox: queue.Queue[MidiMessage] = new_inbox()
         self.scheduler = Scheduler(tempo)
         self._by_key: dict[str, Output] = {}
@@ -125,10 +137,16 @@ class Engine:
             self.recorder.record_input(self.tempo.tick_at(heard_ns), message.data)
         state = self.follower.state(self.show_ns(self.clock.now_ns()), self.tempo)
         now_show = self.show_ns(self.clock.now_ns())
+        observer = self.observer
+        if observer is not None:
+            observer.heard(message, heard_ns, self.tempo.tick_at(heard_ns))
+            observer.decided(state, now_show)
         for generator in list(self.generators):
             events = self._call(generator, generator.react, message, state)
             for event in events:
                 self.stats.reactions += 1
+                if observer is not None:
+                    observer.generated(event, now_show)
                 for key in self._keys_for(event):
                     self._dispatch(self.scheduler.play_now(event, key, now_show))
 
@@ -162,9 +180,14 @@ class Engine:
                     return
                 end = min(end, stop_tick)
             state = self.follower.state(self.show_ns(now), self.tempo)
+            observer = self.observer
+            if observer is not None:
+                observer.decided(state, self.show_ns(now))
             for generator in list(self.generators):
                 events = self._call(generator, generator.window, state, start, end)
                 for event in events:
+                    if observer is not None:
+                        observer.generated(event, self.show_ns(now))
                     for key in self._keys_for(event):
                         self.scheduler.schedule(event, key)
             self.stats.windows += 1

@@ -13,15 +13,19 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stage.engine.events import MidiMessage
 from stage.engine.plugins import Follower, Generator
 from stage.engine.ports.base import Input, Output
 from stage.engine.ports.midifile import MidiFilePerformer
 from stage.engine.ports.recorder import MidiRecorder
-from stage.engine.runner import Engine
+from stage.engine.runner import Engine, EngineObserver
 from stage.engine.state import Meter
 from stage.engine.time import TempoMap, VirtualClock
+
+if TYPE_CHECKING:
+    from stage.engine.showlog import ShowLog
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +68,8 @@ class ShowResult:
     duration_s: float = 0.0
 
 
-def play_song_offline(song: SongPlugins, outputs: Sequence[Output] = ()
+def play_song_offline(song: SongPlugins, outputs: Sequence[Output] = (),
+                      observer: EngineObserver | None = None
                       ) -> tuple[MidiRecorder, TempoMap, Engine]:
     """One song on the virtual clock; returns its recorder, tempo map and engine."""
     clock = VirtualClock()
@@ -73,7 +78,7 @@ def play_song_offline(song: SongPlugins, outputs: Sequence[Output] = ()
     inputs = [song.performer] if song.performer else []
     engine = Engine(clock, tempo, song.follower, song.generators, outputs, inputs,
                     recorder=recorder, tail_bars=song.tail_bars if inputs else None,
-                    finished=song.finished)
+                    finished=song.finished, observer=observer)
     engine.end_tick_limit = song.max_bars * song.meter.ticks_per_bar
     engine.start(origin_ns=0)
     engine.run(threading.Event(), live=False)
@@ -81,19 +86,26 @@ def play_song_offline(song: SongPlugins, outputs: Sequence[Output] = ()
 
 
 def play_show_offline(songs: Sequence[SongPlugins], out_path: str | Path,
-                      outputs: Sequence[Output] = ()) -> ShowResult:
+                      outputs: Sequence[Output] = (), show_log: ShowLog | None = None
+                      ) -> ShowResult:
     """Every song in order; writes one type-1 MIDI file of the whole show at ``out_path``.
     ``outputs`` (OSC to a rig, say) hear every song as fast as the virtual clock runs; they
-    stay open (the caller closes them)."""
+    stay open (the caller closes them). ``show_log`` hears every song (the caller closes it)."""
     joined = MidiRecorder()
     joined_tempo: TempoMap | None = None
     result = ShowResult(midi_path=Path(out_path))
     offset_tick, offset_s = 0, 0.0
-    for song in songs:
-        recorder, tempo, engine = play_song_offline(song, [_Borrowed(o) for o in outputs])
+    for index, song in enumerate(songs):
+        observer = None if show_log is None else show_log.song(
+            index, song.title, song.generators, song.tempo_bpm, str(song.meter), offset_tick)
+        recorder, tempo, engine = play_song_offline(song, [_Borrowed(o) for o in outputs],
+                                                    observer)
         end_tick = engine.end_tick or engine.generated_until
         bar = song.meter.ticks_per_bar
         end_tick = -(-end_tick // bar) * bar
+        if observer is not None:
+            observer.ended(end_tick, song.performer.finished if song.performer else None,
+                           late=engine.scheduler.lateness.late)
         for part, events in recorder.tracks.items():
             joined.tracks[part].extend((tick + offset_tick, data) for tick, data in events)
         for segment in tempo.segments:
@@ -121,25 +133,35 @@ def play_show_offline(songs: Sequence[SongPlugins], out_path: str | Path,
 
 
 def play_show_live(songs: Sequence[SongPlugins], outputs: Sequence[Output],
-                   inputs: Sequence[Input] = (), recorder: MidiRecorder | None = None) -> int:
+                   inputs: Sequence[Input] = (), recorder: MidiRecorder | None = None,
+                   show_log: ShowLog | None = None, first_index: int = 0,
+                   start_bar: int = 0) -> int:
     """Every song in real time on ``outputs``, hearing ``inputs``; outputs are silenced after
     every song and on any way out; inputs stay open for the next song (the caller closes
-    them). Returns 0, or 1 when a song's engine failed."""
+    them). Returns 0, or 1 when a song's engine failed. ``show_log`` hears every song, the
+    first numbered ``first_index`` in the setlist and starting at its bar ``start_bar`` (a
+    resumed show)."""
     from stage.engine.live import run_live
     from stage.engine.time import RealClock
 
-    for song in songs:
+    for number, song in enumerate(songs):
         log.info("now playing: %s", song.title)
         tempo = TempoMap(song.tempo_bpm)
+        observer = None if show_log is None else show_log.song(
+            first_index + number, song.title, song.generators, song.tempo_bpm, str(song.meter),
+            start_bar=start_bar if number == 0 else 0)
         engine = Engine(RealClock(), tempo, song.follower, song.generators,
                         [_Borrowed(o) for o in outputs], [_BorrowedInput(i) for i in inputs],
                         tail_bars=song.tail_bars if song.performer else None,
-                        finished=song.finished, recorder=recorder)
+                        finished=song.finished, recorder=recorder, observer=observer)
         engine.end_tick_limit = song.max_bars * song.meter.ticks_per_bar
         if song.performer is not None:
             song.performer.play_live(engine.inbox, engine.clock.now_ns())
             engine.inputs.append(song.performer)
         code = run_live(engine)
+        if observer is not None:
+            observer.ended(engine.end_tick or engine.generated_until, engine.inputs_finished,
+                           late=engine.scheduler.lateness.late, stopped=engine.end_tick is None)
         if code or engine.end_tick is None:
             return 1 if code else 0
     return 0

@@ -31,7 +31,8 @@ class Arp(Part):
             pitch = run[self._position(step.tick // step.length, len(run), step.tick)]
             duration = max(1, int(step.length * (step.held + 1) * self.mix.gate))
             vel = self.step_velocity(plan, step.char, tick)
-            out.append(Note(tick, duration, pitch, vel, self.mix.channel, self.name))
+            out.append(Note(tick, duration, pitch, vel, self.mix.channel, self.name,
+                            self.pattern_source(plan)))
 
     def run(self, plan: BarPlan, chord: Chord, key: Key) -> tuple[int, ...]:
         """The chord's pitches, low to high, over the octaves this bar plays."""

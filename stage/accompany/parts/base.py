@@ -112,6 +112,14 @@ class Part:
         self.seed = seed
         self.salt = sum(ord(c) * 131**i for i, c in enumerate(name)) & 0xFFFF
         self._hit_cache: dict[tuple[str, int], list[tuple[int, str, int]]] = {}
+        self._sources: dict[str, str] = {}
+
+    def pattern_source(self, plan: BarPlan) -> str:
+        """The notes' provenance for the show log: ``style:<style>/<section>`` (interned)."""
+        found = self._sources.get(plan.section)
+        if found is None:
+            found = self._sources[plan.section] = f"style:{self.style.name}/{plan.section}"
+        return found
 
     def play(self, plans: Sequence[BarPlan], harmony: HarmonyView, start_tick: int,
              end_tick: int) -> list[Event]:

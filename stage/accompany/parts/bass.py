@@ -48,7 +48,8 @@ class Bass(Part):
                 pitch = self._tone(char, chord)
             duration = _hold(step, chord, harmony, self.mix.gate)
             vel = self.step_velocity(plan, step.char, tick)
-            out.append(Note(tick, duration, pitch, vel, self.mix.channel, self.name))
+            out.append(Note(tick, duration, pitch, vel, self.mix.channel, self.name,
+                            self.pattern_source(plan)))
             self.last_pitch = pitch
 
     def _root_pitch(self, pc: int) -> int:

@@ -35,7 +35,8 @@ class ChordPart(Part):
             vel = self.step_velocity(plan, step.char, tick)
             for order, pitch in enumerate(voicing):
                 at = min(tick + order * self.strum, end_tick - 1)
-                out.append(Note(at, duration, pitch, vel, self.mix.channel, self.name))
+                out.append(Note(at, duration, pitch, vel, self.mix.channel, self.name,
+                                self.pattern_source(plan)))
 
     def voicing(self, plan: BarPlan, chord: Chord, key: Key) -> tuple[int, ...]:
         """The voicing for ``chord`` with this bar's controls (reused while unchanged)."""

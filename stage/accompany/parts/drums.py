@@ -35,7 +35,8 @@ class Drums(Part):
                 tick = self.place(plan, step)
                 if start_tick <= tick < end_tick:
                     vel = self.step_velocity(plan, step.char, tick, gain)
-                    out.append(Note(tick, HIT_TICKS, pitch, vel, channel, self.name))
+                    out.append(Note(tick, HIT_TICKS, pitch, vel, channel, self.name,
+                                    self.pattern_source(plan)))
         self._crash(plan, start_tick, end_tick, out)
 
     def _crash(self, plan: BarPlan, start_tick: int, end_tick: int, out: list[Event]) -> None:
@@ -47,4 +48,4 @@ class Drums(Part):
             return
         vel = self.step_velocity(plan, "X", tick, accent=0.95)
         out.append(Note(tick, HIT_TICKS * 4, DRUM_NOTES["crash"], vel, self.mix.channel,
-                        self.name))
+                        self.name, self.pattern_source(plan)))
