@@ -23,6 +23,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "crowd": ("crowd", "simulate N phones that join, vote, tap and react"),
     "analyze": ("analyze", "follow a performance offline; print beats, chords, key as JSON"),
     "train": ("train", "train the accompanist or the chord predictor on POP909"),
+    "replay": ("replay", "play a show log again on the virtual clock, exactly"),
+    "export": ("export", "a show log as multitrack MIDI and a CSV timeline of polls"),
+    "credits": ("credits", "what shaped a show: styles, models, crowd decisions, shares"),
 }
 
 
