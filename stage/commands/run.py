@@ -9,6 +9,7 @@ from typing import Any
 
 from stage.audience.bridge import ShowBars
 from stage.audience.health import watch_outputs
+from stage.commands._audio import add_audio_arguments, follow_audio, open_audio
 from stage.commands._common import UsageError, guarded, parse_tracks
 from stage.commands._osc import add_osc_arguments, open_osc
 from stage.commands.demo import audience_for, load_show
@@ -59,6 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "following the followed tempo to this port")
     parser.add_argument("--link", action="store_true",
                         help="publish tempo and beat phase on Ableton Link")
+    add_audio_arguments(parser)
 
 
 def _open_ports(args: argparse.Namespace) -> tuple[list[Input], list[Output]]:
@@ -105,7 +107,10 @@ def _run(args: argparse.Namespace) -> int:
     performer = None
     if args.performer:
         performer = MidiFilePerformer.from_file(args.performer, parse_tracks(args.tracks))
+    audio = open_audio(args)
     inputs, outputs = _open_ports(args)
+    if audio is not None:
+        inputs.append(audio)
     try:
         outputs += open_osc(args, show)
     except UsageError:
@@ -123,6 +128,8 @@ def _run(args: argparse.Namespace) -> int:
                               follow=bool(inputs) or performer is not None, live=True,
                               crowd=crowd, bars=bars, cues=bool(args.osc))
                  for index, song in enumerate(show.songs)]
+        if audio is not None:
+            follow_audio(songs, show, audio)
         link = _add_sync(args, songs, outputs)
         # The console sees the outputs' health and its panic button reaches every one.
         outputs = watch_outputs(crowd, outputs)

@@ -1,0 +1,164 @@
+"""The audio follower: the MIDI follower's trackers, fed by audio features (and MIDI, fused).
+
+:class:`AudioFollower` is a :class:`MidiFollower` whose ears also take audio: onsets go to
+the shared beat tracker (strength as velocity; onsets made by the kick or the bass stand in
+for the bass notes the tracker weighs more), per-hop chroma joins the note record the chord
+and key trackers read (:class:`FusedNoteRecord`), loudness sets the dynamics, and the
+monophonic pitch is what the performer holds. MIDI heard at the same time goes through the
+MIDI path unchanged: both kinds of onset land in the one beat tracker (an onset heard on
+both within 35 ms is one onset), and MIDI notes and audio chroma add up in one record.
+
+Times are seconds on the show's clock (ns since the origin where the engine hands them in).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from stage.engine.chart import ChordChart
+from stage.engine.events import MidiMessage
+from stage.engine.follow.audio_features import AudioFrame, AudioOnset
+from stage.engine.follow.beat import BeatTracker
+from stage.engine.follow.midi import MidiFollower, TapConfig
+from stage.engine.follow.notes import NoteRecord
+from stage.engine.harmony import Key
+from stage.engine.state import Meter, PerformanceState
+from stage.engine.time import NS_PER_S, TempoMap
+
+AUDIO_PORT = "audio"
+"""MidiMessages made from the sung or played pitch carry this port name."""
+
+AUDIO_BEAT_WINDOW = 0.1
+"""The beat tracker's decision window for audio (beats): a beat is decided this far after
+it falls (about 50 ms at 120 bpm)."""
+
+_HISTORY_S = 40.0
+_SHARPEN = 2.0
+"""Audio chroma is raised to this power per hop: partials of one note spread over several
+pitch classes (the fifth, the third above); the notes themselves stand out more."""
+_BASS_SHARE = 0.35
+"""The loudest bass pitch class must hold this share of the bass band to name the bass."""
+_PITCH_CONFIDENCE = 0.8
+_LOW_PITCH = 36
+"""The octave the audio's bass pitch class is put in for the chord tracker."""
+
+
+class AudioFeed(Protocol):
+    """Where a live follower takes its audio features from (see stage.engine.audio)."""
+
+    def drain(self) -> tuple[list[AudioFrame], list[AudioOnset]]:
+        """Everything analysed since the last call, times in show seconds."""
+        ...
+
+
+class FusedNoteRecord(NoteRecord):
+    """The MIDI note record plus audio chroma per hop: :meth:`weights` adds both up."""
+
+    def __init__(self, hop_s: float = 0.0107) -> None:
+        super().__init__()
+        size = max(64, int(_HISTORY_S / hop_s))
+        self._times = np.full(size, -np.inf)
+        self._chroma = np.zeros((size, 12))
+        self._bass = np.zeros((size, 12))
+        self._next = 0
+        self.pitch: int | None = None  # the monophonic pitch sounding now, if any
+
+    def add_frame(self, frame: AudioFrame) -> None:
+        slot = self._next % len(self._times)
+        self._times[slot] = frame.time
+        total = float(frame.chroma.sum())
+        if total > 0:
+            shaped = (frame.chroma / total) ** _SHARPEN
+            self._chroma[slot] = shaped * (total / float(shaped.sum()))
+        else:
+            self._chroma[slot] = 0.0
+        self._bass[slot] = frame.bass
+        self._next += 1
+        confident = frame.pitch is not None and frame.confidence >= _PITCH_CONFIDENCE
+        self.pitch = round(frame.pitch) if confident and frame.pitch is not None else None
+
+    def sounding(self) -> frozenset[int]:
+        held = super().sounding()
+        return held | {self.pitch} if self.pitch is not None else held
+
+    def weights(self, start: float, end: float) -> tuple[np.ndarray, int | None]:
+        """Pitch-class weights over [start, end) seconds: MIDI notes and audio hops."""
+        chroma, bass = super().weights(start, end)
+        inside = (self._times > start) & (self._times <= end)
+        if not inside.any():
+            return chroma, bass
+        chroma = chroma + self._chroma[inside].sum(axis=0)
+        band = self._bass[inside].sum(axis=0)
+        total = float(band.sum())
+        if bass is None and total > 0 and float(band.max()) >= _BASS_SHARE * total:
+            bass = _LOW_PITCH + int(np.argmax(band))
+        return chroma, bass
+
+
+class AudioFollower(MidiFollower):
+    """Follows tempo, beat, bar, chord and key from audio features, and MIDI when heard too.
+
+    ``feed`` (live) is drained on every call from the engine; offline, hand the features in
+    with :meth:`hear_audio`. Other arguments as for :class:`MidiFollower`.
+    """
+
+    def __init__(self, meter: Meter | None = None, tempo_prior_bpm: float = 120.0,
+                 chart: ChordChart | None = None, key_prior: Key | None = None,
+                 tap: TapConfig | None = None, log_decisions: bool = False,
+                 steer: bool = True, feed: AudioFeed | None = None,
+                 beat_window: float = AUDIO_BEAT_WINDOW, hop_s: float = 0.0107) -> None:
+        super().__init__(meter, tempo_prior_bpm, chart, key_prior, tap,
+                         log_decisions=log_decisions, steer=steer)
+        self.beats = BeatTracker(60.0 / tempo_prior_bpm, window=beat_window)
+        self.fused = FusedNoteRecord(hop_s)
+        self.notes = self.fused
+        self.feed = feed
+        self.audio_onsets: deque[AudioOnset] = deque(maxlen=256)
+
+    # -- Follower protocol ---------------------------------------------------------------
+    def hear(self, message: MidiMessage, now_ns: int, tempo: TempoMap) -> None:
+        """MIDI from the performer's controller; notes made from the audio's pitch (port
+        ``AUDIO_PORT``) are already in the audio features and are not heard twice."""
+        self._drain(now_ns, tempo)
+        if message.port != AUDIO_PORT:
+            super().hear(message, now_ns, tempo)
+
+    def state(self, now_ns: int, tempo: TempoMap) -> PerformanceState:
+        self._drain(now_ns, tempo)
+        return super().state(now_ns, tempo)
+
+    # -- audio ---------------------------------------------------------------------------
+    def hear_audio(self, frames: Sequence[AudioFrame], onsets: Sequence[AudioOnset],
+                   now_ns: int, tempo: TempoMap) -> None:
+        """Take the features analysed up to ``now_ns`` (ns since the origin)."""
+        now = now_ns / NS_PER_S
+        for frame in frames:
+            self.fused.add_frame(frame)
+            if frame.rms_db > -60.0:
+                level = min(1.0, max(0.0, (frame.rms_db + 50.0) / 44.0))
+                self.dynamics += 0.02 * (level - self.dynamics)
+        for onset in sorted(onsets, key=lambda o: o.time):
+            self._hear_onset(onset, tempo)
+        self._after_beats(self.beats.advance(now), now)
+        self._steer(now_ns, tempo)
+
+    def _hear_onset(self, onset: AudioOnset, tempo: TempoMap) -> None:
+        self.audio_onsets.append(onset)
+        self._onsets.append(onset.time)
+        velocity = max(1, min(127, round(20 + 107 * onset.strength)))
+        first = not self.beats.started
+        beats = self.beats.onset(onset.time, velocity, min(onset.lowest, 108))
+        if first and self.steer_map:
+            self.grid.place_origin(int(onset.time * NS_PER_S), tempo)
+        self._after_beats(beats, onset.known_at)
+
+    def _drain(self, now_ns: int, tempo: TempoMap) -> None:
+        if self.feed is None:
+            return
+        frames, onsets = self.feed.drain()
+        if frames or onsets:
+            self.hear_audio(frames, onsets, now_ns, tempo)
