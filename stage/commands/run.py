@@ -12,6 +12,14 @@ from stage.audience.health import watch_outputs
 from stage.commands._audio import add_audio_arguments, follow_audio, open_audio
 from stage.commands._common import UsageError, guarded, parse_tracks
 from stage.commands._osc import add_osc_arguments, open_osc
+from stage.commands._showlog import (
+    add_log_arguments,
+    first_position,
+    live_log,
+    logged,
+    resume_from,
+    songs_from,
+)
 from stage.commands.demo import audience_for, load_show
 from stage.engine.harmony import Key
 from stage.engine.ports.base import Input, Output
@@ -60,6 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "following the followed tempo to this port")
     parser.add_argument("--link", action="store_true",
                         help="publish tempo and beat phase on Ableton Link")
+    add_log_arguments(parser)
     add_audio_arguments(parser)
 
 
@@ -103,6 +112,7 @@ def _show(args: argparse.Namespace) -> Show:
 def _run(args: argparse.Namespace) -> int:
     from stage.commands._songs import song_plugins
 
+    resume = resume_from(args)
     show = _show(args)
     performer = None
     if args.performer:
@@ -121,13 +131,15 @@ def _run(args: argparse.Namespace) -> int:
         raise
     if not args.outputs:
         log.warning("no --out port: the band plays to nobody")
-    with audience_for(args, show) as crowd:
+    follow = bool(inputs) or performer is not None
+    with (audience_for(args, show) as crowd,
+          live_log(args, show, crowd, performer, follow, resume) as show_log):
         bars = ShowBars()
         # Live, the follower listens to whoever plays: the controller's port or the file.
         songs = [song_plugins(song, performer if index == 0 else None, seed=index,
-                              follow=bool(inputs) or performer is not None, live=True,
-                              crowd=crowd, bars=bars, cues=bool(args.osc))
-                 for index, song in enumerate(show.songs)]
+                              follow=follow, live=True,
+                              crowd=logged(crowd, show_log), bars=bars, cues=bool(args.osc))
+                 for index, song in songs_from(show, resume)]
         if audio is not None:
             follow_audio(songs, show, audio)
         link = _add_sync(args, songs, outputs)
@@ -138,7 +150,7 @@ def _run(args: argparse.Namespace) -> int:
                 song.max_bars = max(1, int(args.seconds / 60 * song.tempo_bpm
                                            / song.meter.beats_per_bar))
         try:
-            return _play(songs, inputs, outputs, performer)
+            return _play(songs, inputs, outputs, performer, show_log, first_position(resume))
         finally:
             if link is not None:
                 link.close()
@@ -172,9 +184,11 @@ def _add_sync(args: argparse.Namespace, songs: list[SongPlugins],
 
 
 def _play(songs: list[SongPlugins], inputs: list[Input], outputs: list[Output],
-          performer: MidiFilePerformer | None) -> int:
+          performer: MidiFilePerformer | None, show_log: Any = None,
+          position: tuple[int, int] = (0, 0)) -> int:
     try:
-        return play_show_live(songs, outputs, inputs)
+        return play_show_live(songs, outputs, inputs, show_log=show_log,
+                              first_index=position[0], start_bar=position[1])
     finally:
         for output in outputs:
             output.close()
