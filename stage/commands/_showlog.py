@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -69,12 +70,22 @@ def live_log(args: argparse.Namespace, show: Show, crowd: Any, performer: Any, f
         crowd={"kind": "live"} if crowd is not None else None,
         resumed_from=None if resume is None else {
             "log": str(Path(args.resume).resolve()), "song": resume.song, "bar": resume.bar})
+    from stage.engine.ports.xruns import XrunCounter
+
     show_log = open_log(dated_path(args.log_dir), header, block=False)
     log.info("show log: %s", show_log.path)
+    xruns = XrunCounter.open()
+    show_log.health = lambda: {"xruns": xruns.count if xruns else None,
+                               "log_dropped": show_log.dropped}
     try:
         yield show_log
     finally:
+        health = show_log.health()
         show_log.close()
+        if xruns is not None:
+            xruns.close()
+        print(f"show log {show_log.path}: xruns {health['xruns']}, "
+              f"log records dropped {show_log.dropped}", file=sys.stderr)
 
 
 def logged(crowd: Any, show_log: ShowLog) -> Any:

@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,8 @@ class ShowLog:
                        **header}
         self.writer.put(("raw", self.header))
         self.songs: list[SongLog] = []
+        self.health: Callable[[], dict[str, Any]] | None = None
+        """Counters for every bar record and the end (xruns, say): cheap reads only."""
 
     def song(self, index: int, title: str, generators: Sequence[Any], bpm: float,
              meter: str, offset_tick: int = 0, start_bar: int = 0) -> SongLog:
@@ -65,8 +67,10 @@ class ShowLog:
 
     def close(self, summary: dict[str, Any] | None = None) -> None:
         """The ``end`` record (drops, counts), then flush and close."""
+        health = self.health() if self.health is not None else {}
         self.writer.put(("raw", {"t": "end", "dropped": self.writer.dropped,
-                                 "records": self.writer.written + 1, **(summary or {})}))
+                                 "records": self.writer.written + 1, **health,
+                                 **(summary or {})}))
         self.writer.close()
         if self.writer.dropped:
             log.warning("show log dropped %d records (%s)", self.writer.dropped, self.path)
@@ -107,8 +111,9 @@ class SongLog:
         bar = self.start_bar + max(state.tick, 0) // state.meter.ticks_per_bar
         if bar != self._bar:
             self._bar = bar
+            health = self.show.health() if self.show.health is not None else {}
             self._put(("raw", {"t": "bar", "song": self.index, "bar": bar, "tick": state.tick,
-                               "ns": show_ns, "mono_ns": time.perf_counter_ns()}))
+                               "ns": show_ns, "mono_ns": time.perf_counter_ns(), **health}))
         for steer in self.probe.new_steers():
             self._put(("raw", {"t": "steer", "song": self.index, **steer}))
 
