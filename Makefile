@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := jackd2 libportaudio2 fluidsynth fluid-soundfont-gm liblo-tools redis-server iproute2 chromium fonts-noto-color-emoji
+APT_PACKAGES := jackd2 libportaudio2 fluidsynth fluid-soundfont-gm liblo-tools redis-server iproute2 sox chromium fonts-noto-color-emoji
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PY_STAMP := $(VENV)/.stamp-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 APT_STAMP := .stamp-apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-12)
