@@ -24,6 +24,7 @@ from stage.engine.follow.chord import recognise
 from stage.engine.follow.grid import GridSteer
 from stage.engine.follow.key import KeyTracker
 from stage.engine.follow.notes import NoteRecord
+from stage.engine.follow.pointer import BeatPointer
 from stage.engine.harmony import Chord, Key
 from stage.engine.state import Meter, PerformanceState
 from stage.engine.time import NS_PER_S, PPQ, TempoMap
@@ -97,7 +98,7 @@ class MidiFollower:
                  tap: TapConfig | None = None, chord_delay: float = 0.75,
                  log_decisions: bool = False, steer: bool = True) -> None:
         self.meter = meter or Meter()
-        self.beats = BeatTracker(60.0 / tempo_prior_bpm)
+        self.beats: BeatPointer | BeatTracker = BeatPointer(60.0 / tempo_prior_bpm)
         self.notes = NoteRecord()
         self.keys = KeyTracker(key_prior)
         self.anticipator = ChordAnticipator(self.meter, chart)
@@ -146,6 +147,7 @@ class MidiFollower:
             self._after_beats(beats, now)
         elif message.is_note_off:
             self.notes.note_off(now, data[1])
+            self.beats.release(now, data[1])
         elif message.is_control_change and data[1] == CC_SUSTAIN:
             self.notes.set_pedal(now, data[2] >= 64)
         self._steer(now_ns, tempo)

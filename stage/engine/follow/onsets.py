@@ -1,0 +1,78 @@
+"""Onset groups: note-ons merged into the events a listener hears as one, and what they are.
+
+A chord or a strummed spread is one onset. Once its notes are all in, a group is classed by
+what it tells about the metre: the bass (its lowest note reaches down to the lowest notes of
+the last two seconds: a relative register, so a melody alone has one), a chord (three notes
+or more above the bass), or a single note. Bass onsets fall on the beat far more often than
+anywhere else; single notes in pop melodies lean to the off-beat; chords lie in between.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+ONSET_MERGE_S = 0.035
+"""Note-ons closer than this (seconds) make one onset: a chord, a strummed spread."""
+
+BASS, CHORD, SINGLE = 0, 1, 2
+CLASSES = ("bass", "chord", "single")
+
+_BASS_SPAN_S = 2.0
+_BASS_REACH = 4
+"""A group is the bass when its lowest note is within this many semitones of the lowest note
+of the last ``_BASS_SPAN_S`` seconds."""
+
+
+@dataclass(slots=True)
+class OnsetGroup:
+    """Note-ons heard as one onset at ``time`` (seconds)."""
+
+    time: float
+    strength: float
+    lowest: int
+    notes: int = 1
+    kind: int = SINGLE  # known once closed
+    closed: bool = False
+
+
+class OnsetGrouper:
+    """Merges note-ons into groups and classes each group when it closes."""
+
+    def __init__(self) -> None:
+        self.open: OnsetGroup | None = None
+        self._lows: deque[tuple[float, int]] = deque(maxlen=64)
+
+    def note_on(self, time: float, velocity: int, pitch: int) -> tuple[OnsetGroup | None, bool]:
+        """A note-on at ``time`` (seconds). Returns the group closed by it (or None), and
+        whether this note started a new group."""
+        strength = 0.25 + velocity / 127.0
+        group = self.open
+        if group is not None and time - group.time < ONSET_MERGE_S:
+            group.strength += strength
+            group.lowest = min(group.lowest, pitch)
+            group.notes += 1
+            return None, False
+        closed = self.close()
+        self.open = OnsetGroup(time, strength, pitch)
+        return closed, True
+
+    def close_before(self, now: float) -> OnsetGroup | None:
+        """Close the open group if no note can join it any more at ``now`` (seconds)."""
+        if self.open is not None and now - self.open.time >= ONSET_MERGE_S:
+            return self.close()
+        return None
+
+    def close(self) -> OnsetGroup | None:
+        group = self.open
+        if group is None:
+            return None
+        self.open = None
+        lows = [low for t, low in self._lows if group.time - t < _BASS_SPAN_S]
+        if not lows or group.lowest <= min(lows) + _BASS_REACH:
+            group.kind = BASS
+        else:
+            group.kind = CHORD if group.notes >= 3 else SINGLE
+        group.closed = True
+        self._lows.append((group.time, group.lowest))
+        return group

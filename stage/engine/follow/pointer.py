@@ -1,0 +1,267 @@
+"""Causal beat tracking as a belief over tempo and beat phase (a beat pointer).
+
+The belief is a grid: ``TEMPI`` beat periods around the setlist's tempo, times ``CELLS``
+phases within the beat. Between onsets the belief moves forward in time (every tempo's phase
+advances at its own rate, the tempo drifts a little and, rarely, jumps); at each onset group
+it is multiplied by the learned metrical template (:mod:`stage.engine.follow.metre_fit`):
+how likely an onset of that kind (bass, chord, single note) is at each phase of the beat.
+Evidence so accumulates over many bars, and a syncopated phrase or a busy off-beat comping
+pattern cannot pull the beat off by itself.
+
+Beats are read off the belief: the most likely tempo and its phase give the last beat and
+the ones to come. A beat is decided a fifth of a beat after it falls (``window``), from all
+onsets heard by then. After a pause or a fermata (no onset for a beat and a half, then one
+off the expected beat) the performer's return is taken as a beat, at the tempo believed.
+Times are seconds on the performer's clock.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import deque
+
+import numpy as np
+
+from stage.engine.follow.beat import Beat
+from stage.engine.follow.metre_fit import TEMPLATE_PATH
+from stage.engine.follow.onsets import OnsetGroup, OnsetGrouper
+
+TEMPI = 61
+_RATIOS = np.exp(np.linspace(math.log(0.7), math.log(1.42), TEMPI))
+"""Tempi believed in, as ratios of the setlist's: 1.2 % apart, within +-40 %."""
+_EXPONENTS = np.array([1.0, 0.5, 0.5])
+"""Per class (bass, chord, single): how far the template is trusted. Chords and single
+notes lean to a side of the beat song by song (an off-beat comping pattern), the bass not."""
+_PRIOR_SD = 0.25
+"""The setlist's tempo as a prior: standard deviation of log(period / prior period)."""
+_DRIFT_PER_BEAT = 0.2
+"""Per beat, this share of belief moves to each neighbouring tempo: rubato, drift."""
+_JUMP_PER_BEAT = 0.002
+"""Per beat, this share of belief jumps to any tempo: a sudden change between sections."""
+_PHASE_SD = 0.06
+"""Timing noise: per beat, the phase may wander this much (beats, standard deviation)."""
+_PRIOR_PULL = 0.05
+"""Per beat, the setlist's tempo pulls the belief back this much (its log prior's share)."""
+_PLAYED_WITHIN = 0.1
+_REANCHOR_GAP = 1.5
+_REANCHOR_OFF = 0.15
+
+
+def _load_template() -> np.ndarray:
+    """Likelihood ratios, feels x classes x cells."""
+    data = json.loads(TEMPLATE_PATH.read_text())
+    return np.asarray(data["ratio"], dtype=float)
+
+
+TEMPLATE = _load_template() ** _EXPONENTS[None, :, None]
+FEELS, CELLS = TEMPLATE.shape[0], TEMPLATE.shape[2]
+_FEEL_PRIOR = np.array([0.95, 0.05])
+"""Straight or triplet feel, before the music says: most pop songs are straight."""
+
+
+class BeatPointer:
+    """Beat clock from onsets. ``period_s`` is the prior beat period (seconds).
+
+    Call :meth:`onset` for each note-on (time, velocity 1-127, pitch), :meth:`release` for
+    each note-off and :meth:`advance` as time passes; they return the beats decided by then.
+    """
+
+    def __init__(self, period_s: float, window: float = 0.2) -> None:
+        if period_s <= 0:
+            raise ValueError("beat period must be positive")
+        self.prior_period = period_s
+        self.periods = period_s * _RATIOS
+        self.window = window
+        self.next_index = 0
+        self.last_beat: Beat | None = None
+        self._grouper = OnsetGrouper()
+        self._belief = np.zeros((FEELS, TEMPI, CELLS))
+        self._belief_time: float | None = None
+        self._feel = 0  # index of the believed feel
+        self._tempo = 0  # index of the believed tempo
+        self._phase = 0.0  # believed phase (beats) at _belief_time
+        self._onset_times: deque[float] = deque(maxlen=32)
+        self._log_prior = -0.5 * (np.log(_RATIOS) / _PRIOR_SD) ** 2
+        self._cells = np.arange(CELLS)
+        self._rows = np.arange(TEMPI)[:, None]
+
+    # -- what the follower reads ---------------------------------------------------------
+    @property
+    def started(self) -> bool:
+        return self._belief_time is not None
+
+    @property
+    def period(self) -> float:
+        """The believed beat period (seconds)."""
+        return float(self.periods[self._tempo])
+
+    @property
+    def bpm(self) -> float:
+        return 60.0 / self.period
+
+    @property
+    def next_time(self) -> float | None:
+        """Predicted time (seconds) of beat ``next_index``, the next one not yet decided."""
+        if self._belief_time is None:
+            return None
+        return self._next_beat_time()
+
+    # -- input ---------------------------------------------------------------------------
+    def onset(self, time: float, velocity: int, pitch: int = 60) -> list[Beat]:
+        """A note-on at ``time`` (seconds). Returns beats decided up to ``time``."""
+        beats = self.advance(time)
+        closed, new = self._grouper.note_on(time, velocity, pitch)
+        if closed is not None:
+            self._observe(closed)
+        if not new:
+            return beats
+        self._onset_times.append(time)
+        if self._belief_time is None:
+            self._start(time, self._tempo_prior(), _FEEL_PRIOR)
+            beats.append(self._emit(time, time, played=True))
+        elif self._lost(time):
+            self._start(time, *self._marginals())
+        return beats
+
+    def release(self, time: float, pitch: int) -> None:
+        """A note-off at ``time`` (seconds). (Note lengths are not used by the pointer.)"""
+
+    def tap(self, times: list[float]) -> list[Beat]:
+        """Tap tempo: ``times`` (seconds) are the latest taps, the last one now. Two taps or
+        more set the tempo (and become the new prior); the last tap is a beat."""
+        now = times[-1]
+        beats = self.advance(now)
+        tempo, feel = self._marginals() if self.started else (self._tempo_prior(), _FEEL_PRIOR)
+        if len(times) >= 2:
+            self.prior_period = float(np.median(np.diff(np.asarray(times[-5:]))))
+            self.periods = self.prior_period * _RATIOS
+            tempo = np.exp(-0.5 * (np.log(_RATIOS) / 0.02) ** 2) + 1e-9
+        self._start(now, tempo, feel)
+        beats.append(self._emit(now, now, played=True))
+        return beats
+
+    def advance(self, now: float) -> list[Beat]:
+        """Decide every beat whose window closed before ``now`` (seconds)."""
+        beats: list[Beat] = []
+        group = self._grouper.open
+        if group is not None and now - group.time >= 0.035:
+            beats += self._decide_until(group.time + 0.035)
+            closed = self._grouper.close()
+            if closed is not None:
+                self._observe(closed)
+        beats += self._decide_until(now)
+        return beats
+
+    # -- the belief ----------------------------------------------------------------------
+    def _tempo_prior(self) -> np.ndarray:
+        return np.exp(self._log_prior)
+
+    def _marginals(self) -> tuple[np.ndarray, np.ndarray]:
+        """The belief's tempo and feel weights."""
+        return self._belief.sum(axis=(0, 2)), self._belief.sum(axis=(1, 2))
+
+    def _start(self, time: float, tempo: np.ndarray, feel: np.ndarray) -> None:
+        """A belief with beat phase 0 at ``time`` and the given tempo and feel weights."""
+        offsets = np.minimum(self._cells, CELLS - self._cells)
+        phase = np.exp(-0.5 * (offsets / 1.0) ** 2) + 0.02
+        belief = (feel[:, None, None] * tempo[None, :, None] * phase[None, None, :])
+        self._belief = belief / belief.sum()
+        self._belief_time = time
+        self._read()
+
+    def _observe(self, group: OnsetGroup) -> None:
+        assert self._belief_time is not None
+        if group.time <= self._belief_time:
+            return  # the group that started the belief
+        self._move(group.time - self._belief_time)
+        self._belief_time = group.time
+        self._belief *= TEMPLATE[:, group.kind, None, :]
+        self._belief /= self._belief.sum()
+        self._read()
+
+    def _move(self, elapsed: float) -> None:
+        """Move the belief ``elapsed`` seconds forward: phases advance, tempo drifts."""
+        shift = elapsed / self.periods * CELLS
+        whole = np.floor(shift).astype(int)[:, None]
+        part = (shift - np.floor(shift))[:, None]
+        source = (self._cells[None, :] - whole) % CELLS
+        before = (source - 1) % CELLS
+        belief = self._belief
+        moved = ((1.0 - part) * belief[:, self._rows, source]
+                 + part * belief[:, self._rows, before])
+        beats = min(elapsed / self.period, 8.0)
+        moved = self._blur_phase(moved, _PHASE_SD * math.sqrt(beats) * CELLS)
+        drift = min(_DRIFT_PER_BEAT * beats, 0.3)
+        up = np.concatenate([moved[:, 1:], moved[:, -1:]], axis=1)
+        down = np.concatenate([moved[:, :1], moved[:, :-1]], axis=1)
+        moved = (1.0 - 2.0 * drift) * moved + drift * (up + down)
+        moved *= np.exp(self._log_prior * _PRIOR_PULL * beats)[None, :, None]
+        jump = min(_JUMP_PER_BEAT * beats, 0.05)
+        moved = (1.0 - jump) * moved + jump * moved.mean(axis=1, keepdims=True)
+        self._belief = moved / moved.sum()
+
+    @staticmethod
+    def _blur_phase(belief: np.ndarray, sd_cells: float) -> np.ndarray:
+        """Timing noise: spread the belief over nearby phases (``sd_cells`` cells)."""
+        if sd_cells < 0.3:
+            return belief
+        reach = min(math.ceil(2.5 * sd_cells), CELLS // 4)
+        offsets = np.arange(-reach, reach + 1)
+        weights = np.exp(-0.5 * (offsets / sd_cells) ** 2)
+        weights /= weights.sum()
+        out = np.zeros_like(belief)
+        for offset, weight in zip(offsets, weights, strict=True):
+            out += weight * np.roll(belief, int(offset), axis=2)
+        return out
+
+    def _read(self) -> None:
+        """The most likely tempo, and the mean phase around the most likely cell there."""
+        self._feel = int(np.argmax(self._belief.sum(axis=(1, 2))))
+        self._tempo = int(np.argmax(self._belief[self._feel].sum(axis=1)))
+        row = self._belief[self._feel, self._tempo]
+        peak = int(np.argmax(row))
+        near = (self._cells - peak + CELLS // 2) % CELLS - CELLS // 2
+        close = np.abs(near) <= 4
+        weights = row[close]
+        offset = float((near[close] * weights).sum() / weights.sum()) if weights.sum() else 0.0
+        self._phase = ((peak + offset) / CELLS) % 1.0
+
+    # -- beats ---------------------------------------------------------------------------
+    def _next_beat_time(self) -> float:
+        assert self._belief_time is not None
+        period = self.period
+        last = self._belief_time - self._phase * period
+        if self.last_beat is None:
+            return last
+        earliest = self.last_beat.time + 0.5 * period
+        steps = math.ceil((earliest - last) / period)
+        return last + max(steps, 0) * period if steps > 0 else last
+
+    def _decide_until(self, now: float) -> list[Beat]:
+        beats: list[Beat] = []
+        while self._belief_time is not None:
+            due = self._next_beat_time()
+            decided_at = due + self.window * self.period
+            if decided_at >= now:
+                break
+            played = any(abs(t - due) <= _PLAYED_WITHIN * self.period for t in self._onset_times)
+            beats.append(self._emit(due, decided_at, played))
+        return beats
+
+    def _emit(self, time: float, decided_at: float, played: bool) -> Beat:
+        beat = Beat(time, decided_at, self.next_index, played)
+        self.last_beat = beat
+        self.next_index += 1
+        return beat
+
+    def _lost(self, time: float) -> bool:
+        """The performer comes back after a pause or fermata, off the expected beat."""
+        if len(self._onset_times) < 2:
+            return False
+        gap = time - self._onset_times[-2]
+        if gap < _REANCHOR_GAP * self.period:
+            return False
+        due = self._next_beat_time()
+        phase = ((time - due) / self.period) % 1.0
+        return min(phase, 1.0 - phase) > _REANCHOR_OFF

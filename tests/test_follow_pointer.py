@@ -1,0 +1,114 @@
+"""Beat pointer: the belief over tempo and phase that the MIDI follower keeps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stage.engine.follow.beat import Beat
+from stage.engine.follow.onsets import BASS, SINGLE, OnsetGrouper
+from stage.engine.follow.pointer import CELLS, TEMPLATE, BeatPointer
+
+Onsets = list[tuple[float, int, int]]
+
+
+def play(pointer: BeatPointer, onsets: Onsets, until: float) -> list[Beat]:
+    beats: list[Beat] = []
+    for time, velocity, pitch in sorted(onsets):
+        beats += pointer.onset(time, velocity, pitch)
+    return beats + pointer.advance(until)
+
+
+def oompah(start: float, period: float, count: int) -> Onsets:
+    """Bass on every beat, a louder three-note chord on every off-beat."""
+    out: Onsets = []
+    for k in range(count):
+        out.append((start + k * period, 80, 40))
+        for pitch in (60, 64, 67):
+            out.append((start + (k + 0.5) * period, 110, pitch))
+    return out
+
+
+def on_beat(beats: list[Beat], truth: np.ndarray, tolerance: float = 0.07) -> float:
+    times = np.array([b.time for b in beats])
+    return float(np.mean([np.min(np.abs(times - t)) <= tolerance for t in truth]))
+
+
+def test_the_template_puts_the_bass_on_the_beat() -> None:
+    straight = TEMPLATE[0]
+    assert straight.shape[1] == CELLS
+    assert int(np.argmax(straight[BASS])) == 0
+    assert straight[BASS, 0] > 3 * straight[BASS, CELLS // 2]
+
+
+def test_onset_groups_are_classed_by_register_and_size() -> None:
+    grouper = OnsetGrouper()
+    grouper.note_on(0.0, 90, 40)
+    first, _ = grouper.note_on(0.5, 90, 72)  # closes the bass group
+    second, _ = grouper.note_on(1.0, 90, 60)
+    assert first is not None and first.kind == BASS
+    assert second is not None and second.kind == SINGLE
+
+
+def test_loud_off_beat_chords_do_not_pull_the_beat_off_the_bass() -> None:
+    pointer = BeatPointer(60 / 100)  # the setlist says 100, the band plays 96
+    period = 60 / 96
+    beats = play(pointer, oompah(1.0, period, 48), 1.0 + 48 * period)
+    assert on_beat(beats[16:], 1.0 + period * np.arange(16, 48)) == 1.0
+    assert pointer.bpm == pytest.approx(96, rel=0.02)
+
+
+def test_a_song_that_starts_on_the_off_beat_finds_the_beat() -> None:
+    pointer = BeatPointer(0.5)
+    pickup: Onsets = [(0.25, 90, 72), (0.75, 90, 74)]  # the melody starts on off-beats
+    beats = play(pointer, pickup + oompah(1.0, 0.5, 40), 21.0)
+    assert on_beat(beats[-20:], 1.0 + 0.5 * np.arange(20, 40)) == 1.0
+
+
+def test_every_beat_is_decided_after_it_falls_and_within_a_fifth_of_a_beat() -> None:
+    pointer = BeatPointer(0.5)
+    beats = play(pointer, oompah(0.0, 0.5, 24), 12.0)
+    assert len(beats) >= 23
+    for beat in beats[1:]:
+        assert beat.time <= beat.decided_at <= beat.time + 0.2 * pointer.period + 1e-9
+
+
+def test_a_sudden_tempo_change_is_followed() -> None:
+    pointer = BeatPointer(0.6)
+    change_at = 24 * 0.6
+    onsets = oompah(0.0, 0.6, 24) + oompah(change_at, 0.5, 40)  # 20 % faster
+    beats = play(pointer, onsets, change_at + 40 * 0.5)
+    assert on_beat(beats, change_at + 0.5 * np.arange(16, 40)) >= 0.9
+    assert pointer.bpm == pytest.approx(120, rel=0.03)
+
+
+def test_after_a_fermata_the_performer_s_return_is_a_beat() -> None:
+    pointer = BeatPointer(0.5)
+    resume = 16 * 0.5 + 1.3  # held 2.6 beats longer than written
+    onsets = oompah(0.0, 0.5, 16) + oompah(resume, 0.5, 12)
+    beats = play(pointer, onsets, resume + 6.0)
+    assert on_beat(beats, resume + 0.5 * np.arange(0, 12)) == 1.0
+
+
+def test_a_shuffle_keeps_its_tempo() -> None:
+    """Bass on the beat, a melody on the beat's thirds: triplet feel at 80 bpm, not the
+    0.75x grid that puts every other triplet on a straight off-beat."""
+    period = 0.75
+    onsets: Onsets = []
+    for k in range(48):
+        onsets.append((k * period, 80, 40))
+        onsets.append((k * period + period / 3, 70, 72 + k % 3))
+        onsets.append((k * period + 2 * period / 3, 70, 67 + k % 2))
+    pointer = BeatPointer(period)
+    beats = play(pointer, onsets, 48 * period)
+    assert pointer.bpm == pytest.approx(80, rel=0.03)
+    assert on_beat(beats[16:], period * np.arange(16, 48)) == 1.0
+
+
+def test_tap_tempo_sets_the_tempo_even_far_from_the_prior() -> None:
+    pointer = BeatPointer(0.5)  # 120 bpm prior; the performer taps 75
+    beats = pointer.tap([0.0, 0.8, 1.6, 2.4])
+    assert pointer.bpm == pytest.approx(75, rel=0.01)
+    assert beats[-1].time == pytest.approx(2.4)
+    later = pointer.advance(3.5)
+    assert later[0].time == pytest.approx(3.2, abs=0.02)
