@@ -143,5 +143,7 @@ class SongLog:
         return ident
 
     def ended(self, end_tick: int, inputs_finished: bool | None, **extra: Any) -> None:
+        for steer in self.probe.new_steers():  # applied on the last bar line
+            self._put(("raw", {"t": "steer", "song": self.index, **steer}))
         self._put(("raw", {"t": "song_end", "song": self.index, "end_tick": end_tick,
                            "inputs_finished": inputs_finished, **extra}))
