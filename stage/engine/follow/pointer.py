@@ -84,7 +84,7 @@ class BeatPointer:
         self._onset_times: deque[float] = deque(maxlen=32)
         self._log_prior = -0.5 * (np.log(_RATIOS) / _PRIOR_SD) ** 2
         self._cells = np.arange(CELLS)
-        self._rows = np.arange(TEMPI)[:, None]
+        self._freqs = np.arange(CELLS // 2 + 1)
 
     # -- what the follower reads ---------------------------------------------------------
     @property
@@ -181,17 +181,17 @@ class BeatPointer:
         self._read()
 
     def _move(self, elapsed: float) -> None:
-        """Move the belief ``elapsed`` seconds forward: phases advance, tempo drifts."""
-        shift = elapsed / self.periods * CELLS
-        whole = np.floor(shift).astype(int)[:, None]
-        part = (shift - np.floor(shift))[:, None]
-        source = (self._cells[None, :] - whole) % CELLS
-        before = (source - 1) % CELLS
-        belief = self._belief
-        moved = ((1.0 - part) * belief[:, self._rows, source]
-                 + part * belief[:, self._rows, before])
+        """Move the belief ``elapsed`` seconds forward: every tempo's phase advances at its
+        own rate and spreads by the timing noise (one circular convolution per tempo, done
+        in the frequency domain: exact for fractional shifts, and cheap), the tempo drifts."""
         beats = min(elapsed / self.period, 8.0)
-        moved = self._blur_phase(moved, _PHASE_SD * math.sqrt(beats) * CELLS)
+        shift = elapsed / self.periods * CELLS  # cells, per tempo
+        spread = (_PHASE_SD * CELLS) ** 2 * beats  # cells squared
+        spectrum = np.fft.rfft(self._belief, axis=2)
+        rotate = np.exp(-2j * np.pi * np.outer(shift, self._freqs) / CELLS)
+        blur = np.exp(-2.0 * (np.pi * self._freqs / CELLS) ** 2 * spread)
+        moved = np.fft.irfft(spectrum * (rotate * blur)[None, :, :], n=CELLS, axis=2)
+        np.maximum(moved, 1e-300, out=moved)  # ringing of a sharp belief
         drift = min(_DRIFT_PER_BEAT * beats, 0.3)
         up = np.concatenate([moved[:, 1:], moved[:, -1:]], axis=1)
         down = np.concatenate([moved[:, :1], moved[:, :-1]], axis=1)
@@ -200,20 +200,6 @@ class BeatPointer:
         jump = min(_JUMP_PER_BEAT * beats, 0.05)
         moved = (1.0 - jump) * moved + jump * moved.mean(axis=1, keepdims=True)
         self._belief = moved / moved.sum()
-
-    @staticmethod
-    def _blur_phase(belief: np.ndarray, sd_cells: float) -> np.ndarray:
-        """Timing noise: spread the belief over nearby phases (``sd_cells`` cells)."""
-        if sd_cells < 0.3:
-            return belief
-        reach = min(math.ceil(2.5 * sd_cells), CELLS // 4)
-        offsets = np.arange(-reach, reach + 1)
-        weights = np.exp(-0.5 * (offsets / sd_cells) ** 2)
-        weights /= weights.sum()
-        out = np.zeros_like(belief)
-        for offset, weight in zip(offsets, weights, strict=True):
-            out += weight * np.roll(belief, int(offset), axis=2)
-        return out
 
     def _read(self) -> None:
         """The most likely tempo, and the mean phase around the most likely cell there."""
