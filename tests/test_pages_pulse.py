@@ -73,22 +73,24 @@ def page_clock_to_perf_ms(page: Any) -> tuple[float, float]:
     return best[1], best[0] / 2e6
 
 
-def play(link: AudienceLink) -> Engine:
-    """BARS bars of the real engine on the real clock, the bridge publishing every bar."""
-    tempo = TempoMap(START_BPM)
-    change_ns = round(CHANGE_AT_BEATS * 60e9 / START_BPM)
+def play(link: AudienceLink, bars: int, start_bpm: float, pushed_bpm: float,
+         change_at_beats: float) -> Engine:
+    """``bars`` bars of the real engine on the real clock, the bridge publishing every bar;
+    the tempo moves from ``start_bpm`` to ``pushed_bpm`` at ``change_at_beats``."""
+    tempo = TempoMap(start_bpm)
+    change_ns = round(change_at_beats * 60e9 / start_bpm)
     bridge = AudienceBridge(link=link, polls=[], set_control=lambda _c, _v: None,
                             command_section=lambda _s: None,
                             section_at=lambda tick: "verse" if tick < 3 * 4 * PPQ else "chorus",
                             song="Pulse")
-    engine = Engine(RealClock(), tempo, PushingFollower(change_ns, PUSHED_BPM), [bridge],
+    engine = Engine(RealClock(), tempo, PushingFollower(change_ns, pushed_bpm), [bridge],
                     [MemoryOutput()])
-    engine.end_tick_limit = BARS * 4 * PPQ
+    engine.end_tick_limit = bars * 4 * PPQ
     stop = threading.Event()
     engine.start()
     thread = threading.Thread(target=engine.run, args=(stop,), daemon=True)
     thread.start()
-    thread.join(30.0)
+    thread.join(bars * 4 * 60 / min(start_bpm, pushed_bpm) + 10)
     stop.set()
     return engine
 
@@ -98,7 +100,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def test_beat_pulse_lands_on_the_engines_beat(browser: Any) -> None:
+def measure_pulse(browser: Any, bars: int = BARS, start_bpm: float = START_BPM,
+                  pushed_bpm: float = PUSHED_BPM, change_at_beats: float = CHANGE_AT_BEATS,
+                  ) -> tuple[dict[str, Any], list[float]]:
+    """Plays the show to one phone page; returns the figures and the signed pulse errors
+    (ms, page pulse minus engine beat) of every pulse placed."""
     service = start_service(free_port())
     link = AudienceLink(f"ws://127.0.0.1:{service.config.port}/engine", TOKEN).start()
     try:
@@ -106,30 +112,39 @@ def test_beat_pulse_lands_on_the_engines_beat(browser: Any) -> None:
         wait_for(lambda: link.clock_offset_ns is not None)
         phone = phone_page(browser, service.config.port)
         phone.wait_for_function("window.__stageBeat && window.__stageBeat.offset !== null")
-        engine = play(link)
+        engine = play(link, bars, start_bpm, pushed_bpm, change_at_beats)
         phone.wait_for_timeout(300)
         pulses = phone.evaluate("window.__stageBeat.report()")
         shift_ms, bound_ms = page_clock_to_perf_ms(phone)
+        phone.context.close()
     finally:
         link.stop()
         service.stop()
-    scheduled, shown = [], []
+    scheduled, shown, timer = [], [], []
     for pulse in pulses:
         tick = (pulse["bar"] * 4 + pulse["beat"]) * PPQ
-        if tick >= BARS * 4 * PPQ:
+        if tick >= bars * 4 * PPQ:
             continue  # extrapolated past the show's end: no beat to compare with
         truth_ms = (engine.origin_ns + engine.tempo.ns_at(tick)) / 1e6
         scheduled.append(pulse["t"] + shift_ms - truth_ms)
         if pulse["shown"] is not None:
             shown.append(pulse["shown"] + shift_ms - truth_ms)
-    beats = BARS * 4
-    assert len(scheduled) >= beats - 2, f"{len(scheduled)} pulses for {beats} beats"
+        if pulse["timer"] is not None:
+            timer.append(pulse["timer"] - pulse["t"])
     figures = {
-        "beats": beats, "pulses": len(scheduled), "tempo": [START_BPM, PUSHED_BPM],
-        "scheduled_error_ms": _stats(scheduled), "frame_error_ms": _stats(shown),
+        "beats": bars * 4, "pulses": len(scheduled), "tempo": [start_bpm, pushed_bpm],
+        "pulse_error_ms": _stats(scheduled),
+        "frame_error_ms": _stats(shown),
+        "baseline_timer_lateness_ms": _stats(timer),
         "page_clock_bound_ms": round(bound_ms, 3),
         "link_rtt_ms": None if link.sync_rtt_ns is None else round(link.sync_rtt_ns / 1e6, 3),
     }
+    return figures, scheduled
+
+
+def test_beat_pulse_lands_on_the_engines_beat(browser: Any) -> None:
+    figures, scheduled = measure_pulse(browser)
+    assert len(scheduled) >= BARS * 4 - 2, figures
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(figures, indent=1))
     errors = [abs(e) for e in scheduled]

@@ -95,7 +95,9 @@ window.StageBeat = (() => {
         }
         return;
       }
-      const pulse = { bar, beat, t, shown: null, animation: null };
+      const pulse = { bar, beat, t, shown: null, timer: null, animation: null };
+      // What a plain timer aimed at the same beat would do (the browser test's baseline).
+      setTimeout(() => { pulse.timer = performance.now(); }, Math.max(0, t - performance.now()));
       if (this.element && this.element.animate) {
         const big = beat === 0;
         const frames = this.reducedMotion
@@ -128,7 +130,7 @@ window.StageBeat = (() => {
 
     // For the browser test: the pulses placed, on this page's clock (ms).
     report() {
-      return this.pulses.map(({ bar, beat, t, shown }) => ({ bar, beat, t, shown }));
+      return this.pulses.map(({ bar, beat, t, shown, timer }) => ({ bar, beat, t, shown, timer }));
     }
   }
 
