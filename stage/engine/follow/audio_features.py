@@ -29,7 +29,7 @@ import numpy as np
 _LOW_HZ = 250.0
 """Flux below this frequency is the low band (kick, bass)."""
 _FLUX_MAX_HZ = 11_000.0
-_CHROMA_MIN_HZ = 50.0
+_CHROMA_MIN_HZ = 40.0
 _CHROMA_MAX_HZ = 4_200.0
 _BASS_MAX_HZ = 220.0
 _SILENCE_DB = -55.0
@@ -84,16 +84,6 @@ class AudioOnset:
     """The lowest pitch (MIDI) that rose with the onset: the beat tracker's bass line."""
 
 
-def _pitch_class_map(freqs: np.ndarray, low: float, high: float) -> np.ndarray:
-    """12 x bins: each bin in [low, high) Hz to its nearest pitch class."""
-    table = np.zeros((12, len(freqs)))
-    inside = (freqs >= low) & (freqs < high)
-    midi = 69.0 + 12.0 * np.log2(np.maximum(freqs, 1e-6) / 440.0)
-    classes = np.round(midi).astype(int) % 12
-    table[classes[inside], np.flatnonzero(inside)] = 1.0
-    return table
-
-
 class FrontEnd:
     """Causal features of a mono signal at ``sample_rate`` Hz; see the module docstring."""
 
@@ -113,8 +103,7 @@ class FrontEnd:
         self._flux_bins = flux_freqs < _FLUX_MAX_HZ
         self._low_bins = flux_freqs[self._flux_bins] < _LOW_HZ
         chroma_freqs = np.fft.rfftfreq(self.chroma_size, 1.0 / sample_rate)
-        self._chroma_map = _pitch_class_map(chroma_freqs, _CHROMA_MIN_HZ, _CHROMA_MAX_HZ)
-        self._bass_map = _pitch_class_map(chroma_freqs, _CHROMA_MIN_HZ / 1.5, _BASS_MAX_HZ)
+        self._chroma_bins = (chroma_freqs >= _CHROMA_MIN_HZ) & (chroma_freqs < _CHROMA_MAX_HZ)
         self._rise_bins = (chroma_freqs >= 35.0) & (chroma_freqs < 2_000.0)
         self._rise_pitches = np.round(69.0 + 12.0 * np.log2(chroma_freqs[self._rise_bins] / 440.0))
         self._previous_long: np.ndarray | None = None
@@ -226,15 +215,25 @@ class FrontEnd:
         return int(self._rise_pitches[first])
 
     def _chroma(self, spectrum: np.ndarray, rms_db: float) -> tuple[np.ndarray, np.ndarray]:
-        # Peaks only: a partial is a local maximum well above the frame's floor.
+        # Peaks only (a partial is a local maximum well above the frame's floor), each placed
+        # by parabolic interpolation: bins are 12 Hz apart, a semitone at 55 Hz is 3 Hz.
         floor = 0.05 * float(spectrum.max())
-        peaks = np.zeros_like(spectrum)
         inner = spectrum[1:-1]
-        is_peak = (inner > spectrum[:-2]) & (inner >= spectrum[2:]) & (inner > floor)
-        peaks[1:-1][is_peak] = np.sqrt(inner[is_peak])
+        bins = np.flatnonzero((inner > spectrum[:-2]) & (inner >= spectrum[2:]) & (inner > floor)
+                              & self._chroma_bins[1:-1]) + 1
+        chroma, bass = np.zeros(12), np.zeros(12)
+        if len(bins):
+            a, b, c = (np.log(spectrum[bins + d] + 1e-12) for d in (-1, 0, 1))
+            curve = a - 2.0 * b + c
+            shift = np.where(np.abs(curve) > 1e-12, 0.5 * (a - c) / np.where(
+                curve == 0, 1.0, curve), 0.0)
+            hz = (bins + np.clip(shift, -0.5, 0.5)) * self.sample_rate / self.chroma_size
+            classes = np.round(69.0 + 12.0 * np.log2(hz / 440.0)).astype(int) % 12
+            weight = np.sqrt(spectrum[bins])
+            np.add.at(chroma, classes, weight)
+            low = hz < _BASS_MAX_HZ
+            np.add.at(bass, classes[low], weight[low])
         loudness = min(1.0, max(0.0, (rms_db - _SILENCE_DB) / -_SILENCE_DB))
-        chroma = self._chroma_map @ peaks
-        bass = self._bass_map @ peaks
         scale = 3.0 * self.hop_s * loudness
         total = float(chroma.sum())
         chroma = chroma * (scale / total) if total > 0 else chroma
