@@ -90,7 +90,7 @@
     } else {
       bars.replaceChildren();
       const label = view.kind === "tap" ? "Crowd energy" : view.kind === "scale" ? "Crowd average" : "Reactions";
-      $("value").textContent = `${label}: ${Math.round(tally.value * 100)}% · ${tally.voters} phones${view.open ? "" : " · closed"}`;
+      $("value").textContent = `${label}: ${Math.round(tally.value * 100)}% · ${tally.voters} ${tally.voters === 1 ? "phone" : "phones"}${view.open ? "" : " · closed"}`;
     }
   }
 
