@@ -69,6 +69,10 @@ class SongConductor:
             return ()
         return self.band.react(message, state)
 
+    def release(self, tick: int) -> Sequence[Event]:
+        """The band's held voices end at ``tick`` (the show is stopping)."""
+        return self.band.release(tick)
+
     def _ask_ahead(self, start_tick: int) -> None:
         bar = self.meter.ticks_per_bar
         while self._asked < len(self.form):

@@ -264,6 +264,23 @@ class Engine:
         finally:
             self.close()
 
+    def _release_generators(self, tick: int) -> None:
+        """Note-offs for what generators hold open themselves (harmony voices answering a
+        held melody note), so every output and the recording end them at the stop (tick).
+        A generator offers them through an optional ``release(tick)`` method."""
+        for generator in list(self.generators):
+            release = getattr(generator, "release", None)
+            if release is None:
+                continue
+            for event in self._call(generator, release, tick):
+                if not isinstance(event, NoteOff):
+                    continue
+                for key in self._keys_for(event):
+                    try:
+                        self._by_key[key].send(event, tick)
+                    except Exception:
+                        log.exception("note-off on %s failed", self._by_key[key].name)
+
     def _played_out(self) -> bool:
         stop_tick = self.stop_tick
         return (stop_tick is not None and self.generated_until >= stop_tick
@@ -274,8 +291,9 @@ class Engine:
         if self._closed:
             return
         self._closed = True
-        owed = self.scheduler.release_all()
         now_tick = self.tempo.tick_at(self.show_ns(self.clock.now_ns()))
+        self._release_generators(max(now_tick, 0))
+        owed = self.scheduler.release_all()
         for item in owed:
             output = self._by_key[item.output]
             event = item.event

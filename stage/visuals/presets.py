@@ -119,16 +119,26 @@ def load_preset(name_or_path: str | Path,
             from None
     except tomllib.TOMLDecodeError as exc:
         raise PresetError(f"{path}: {exc}") from None
+    except UnicodeDecodeError:
+        raise PresetError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise PresetError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    entries = data.get("rule", [])
+    if not isinstance(entries, list) or not all(isinstance(e, Mapping) for e in entries):
+        raise PresetError(f"{path}: rule must be a list of tables ([[rule]])")
     rules = [_rule(cue, target) for cue, target in (extra or {}).items()]
-    rules += [_rule(entry.get("cue", ""), entry) for entry in data.get("rule", [])]
+    rules += [_rule(entry.get("cue", ""), entry) for entry in entries]
     return Preset(str(data.get("name", path.stem)), rules)
 
 
 def _rule(cue: str, target: str | Mapping[str, Any]) -> Rule:
     if isinstance(target, str):
         target = {"address": target}
+    if not isinstance(target, Mapping):
+        raise PresetError(f"rule for {cue!r} must be an address or a table")
     address = target.get("address")
-    if not cue or not isinstance(address, str) or not address.startswith(("/", "{")):
+    if not cue or not isinstance(cue, str) or not isinstance(address, str) \
+            or not address.startswith(("/", "{")):
         raise PresetError(f"rule for {cue!r} needs cue and an address starting with '/'")
     args = target.get("args")
     if args is not None and not isinstance(args, Sequence):

@@ -19,6 +19,10 @@ from stage.engine.time import PPQ, TempoMap
 PART_ORDER = ("performer", "drums", "bass", "keys", "pad", "arp", "harmony")
 
 
+_CHANNEL_LENGTH = {0x8: 3, 0x9: 3, 0xA: 3, 0xB: 3, 0xC: 2, 0xD: 2, 0xE: 3}
+"""Bytes in a whole channel message, by status nibble."""
+
+
 def _part_rank(part: str) -> tuple[int, str]:
     return (PART_ORDER.index(part) if part in PART_ORDER else len(PART_ORDER), part)
 
@@ -43,7 +47,9 @@ class MidiRecorder(Output):
 
     def record_input(self, tick: int, data: bytes, part: str = "performer") -> None:
         """A message the performer played, at ``tick`` (ticks) on the followed grid."""
-        if data and 0x80 <= data[0] < 0xF0:
+        # Only whole channel messages: a truncated one would break the file and the counts.
+        if data and 0x80 <= data[0] < 0xF0 and len(data) == _CHANNEL_LENGTH[data[0] >> 4] \
+                and all(byte < 0x80 for byte in data[1:]):
             self.tracks[part].append((tick, bytes(data)))
 
     def note_balance(self) -> dict[str, int]:
