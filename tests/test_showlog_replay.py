@@ -15,6 +15,7 @@ from stage.engine.showlog import read_log
 
 ROOT = Path(__file__).resolve().parents[1]
 PERFORMANCE = ROOT / "tests" / "fixtures" / "pop909" / "701" / "701.mid"
+FAULTS_SHOW = ROOT / "tests" / "fixtures" / "faults_show.toml"
 
 
 @pytest.fixture(scope="module")
@@ -69,18 +70,17 @@ def test_replay_steers_by_the_logged_results_not_a_new_crowd(demo: Path,
         demo / "performance.mid").read_bytes()
 
 
-def test_replay_refuses_a_changed_setlist_unless_forced(demo: Path, tmp_path: Path,
+def test_replay_refuses_a_changed_setlist_unless_forced(tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]
                                                         ) -> None:
-    setlists = tmp_path / "setlists"
-    shutil.copytree(ROOT / "setlists", setlists)
-    log = tmp_path / "show.jsonl"
-    text = (demo / "show.jsonl").read_text()
-    log.write_text(text.replace(str(ROOT / "setlists" / "demo.toml"),
-                                str(setlists / "demo.toml"), 1))
+    setlist = tmp_path / "show.toml"
+    shutil.copy(FAULTS_SHOW, setlist)
+    assert main(["demo", "--setlist", str(setlist), "-o", str(tmp_path / "show"),
+                 "--no-wav"]) == 0
+    log = tmp_path / "show" / "show.jsonl"
     assert main(["replay", str(log), "-o", str(tmp_path / "a")]) == 0
     capsys.readouterr()
-    with (setlists / "demo.toml").open("a") as handle:
+    with setlist.open("a") as handle:
         handle.write("\n# edited after the show\n")
     assert main(["replay", str(log), "-o", str(tmp_path / "b")]) == 2
     assert "changed since the show" in capsys.readouterr().err
