@@ -149,6 +149,11 @@
       button.setAttribute("aria-pressed", String(locked));
       button.textContent = locked ? "Unlock" : "Lock";
       button.setAttribute("aria-label", `${locked ? "Unlock" : "Lock"} ${name}`);
+      const slider = $(`lock-${name}-value`);
+      if (locked && typeof locks[name] === "number" && document.activeElement !== slider) {
+        slider.value = String(Math.round(locks[name] * 100));
+        slider.nextElementSibling.textContent = `${slider.value}%`;
+      }
     });
   }
 

@@ -119,7 +119,7 @@
   }
 
   function onError(message) {
-    if (message.code === "busy" && pendingVote) {
+    if ((message.code === "busy" || message.code === "rate_limited") && pendingVote) {
       const again = pendingVote;  // the show is busy: the same vote goes in a moment later
       setTimeout(() => { if (pendingVote === again) send({ type: "vote", ...again }); }, 1000);
       return;
@@ -127,7 +127,13 @@
     if (message.code === "rate_limited") notice("Easy there — a little slower.");
     else if (message.code === "poll_closed") notice("That question has closed.");
     else notice("That didn't go through.");
-    if (pendingVote && message.code !== "rate_limited") pendingVote = null;
+    if (pendingVote && message.code !== "rate_limited") {
+      // refused for good: forget it, or the phone would offer it again on every snapshot
+      try { sessionStorage.removeItem(storeKey(pendingVote.poll)); } catch { /* private mode */ }
+      pendingVote = null;
+      myVote = null;
+      render(poll);
+    }
   }
 
   function showMusic(m) {
