@@ -85,6 +85,7 @@ def test_console_opens_a_poll_the_phone_shows_and_locks_reach_the_engine(
     phone.get_by_role("button", name="Bossa: 0 votes").click()
     expect_text(page, "#poll-now", "1 voter")
     expect_text(page, "#c-votes", "1")
+    expect_text(page, "#c-latency", " ms / ")  # the vote reached the engine, timed
     expect_text(page, "#e-sent", "0")  # the engine's health report arrived
     shot(page, "console")
     page.get_by_role("button", name="Lock energy").click()

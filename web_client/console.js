@@ -74,6 +74,8 @@
     text("c-rate", s.vote_rate);
     text("c-votes", s.votes);
     text("c-screens", s.screens);
+    const latency = s.vote_to_engine_ms || {};
+    text("c-latency", latency.n ? `${ms(latency.p50)} / ${ms(latency.p99)}` : null);
     renderEngine(s.engine, s.now_ms);
     renderPoll(s.poll);
     renderLocks(s.locks || {});

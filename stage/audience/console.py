@@ -4,6 +4,7 @@ them; panic goes to the engine's link, which silences every output at once."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections import deque
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
     from stage.audience.server import AudienceService
 
 CONTROLS = ("energy", "density", "complexity", "mood", "swing")
+LATENCY_SAMPLES = 1000
+"""The console's vote -> engine figures: the most recent votes (sorting all 100,000 kept
+twice a second would stall the loop)."""
 RATE_WINDOW_NS = 5_000_000_000
 """Votes a second are counted over the last 5 s of console polls."""
 
@@ -80,6 +84,7 @@ class ConsoleApi:
             "screens": service.screens,
             "votes": service.stats["accepted"],
             "vote_rate": self._vote_rate(now),
+            "vote_to_engine_ms": _recent_percentiles(service.engine_latency_ms),
             "join_url": service.config.join_url,
             "engine": {"connected": len(service.engines), "health": service.engine_health,
                        "panic": service.last_panic},
@@ -141,3 +146,11 @@ class ConsoleApi:
         await self.service.to_engines(encode("console", action="lock", control=control,
                                              locked=locked, value=value))
         return web.json_response({"ok": True, "locks": tallier.locks})
+
+
+def _recent_percentiles(values: deque[float]) -> dict[str, float | int | None]:
+    recent = sorted(itertools.islice(reversed(values), LATENCY_SAMPLES))
+    if not recent:
+        return {"n": 0, "p50": None, "p99": None}
+    pick = {q: recent[min(len(recent) - 1, int(q * len(recent)))] for q in (0.5, 0.99)}
+    return {"n": len(recent), "p50": round(pick[0.5], 2), "p99": round(pick[0.99], 2)}
