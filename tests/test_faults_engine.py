@@ -21,6 +21,7 @@ import pytest
 from conftest import TIMEOUT_S
 from jack_peer import Keyboard, Synth, wait_for_port
 
+from stage.commands.replay import replay
 from stage.engine.showlog import read_log
 from stage.engine.showlog.resume import resume_point
 
@@ -121,6 +122,9 @@ def test_kill_9_loses_under_a_second_and_resume_starts_at_the_song_and_bar(
         1, "Long Two", point.bar)
     assert new.of("bar")[0]["bar"] == point.bar
     assert new.complete  # a clean stop writes the end record
+    # the resumed (live, stopped by a signal) show replays exactly on the virtual clock
+    report = replay(new_path, tmp_path / "replayed")
+    assert report["exact"] and report["generated_events"] > 0
 
 
 def _sounding(heard: list[list[int]]) -> set[tuple[int, int]]:

@@ -120,8 +120,8 @@ def replay_songs(data: ShowLogData, show: Show, crowd: ReplayLink | None
         plugins = song_plugins(song, performer, seed=seed + index, follow=bool(
             header.get("follow")), live=live, crowd=crowd, bars=bars,
             cues=bool(header.get("cues")))
-        if end.get("stopped") or (live and "end_tick" in end):
-            plugins.max_bars = max(1, -(-int(end["end_tick"]) // song.meter.ticks_per_bar))
+        if end.get("stopped"):  # stopped mid-song (a signal): stop where it stopped
+            plugins.stop_tick = int(end["end_tick"])
         songs.append(plugins)
     return songs
 

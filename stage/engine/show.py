@@ -44,6 +44,9 @@ class SongPlugins:
     finished: Callable[[], bool] | None = None
     tail_bars: int = 1
     max_bars: int = 400
+    stop_tick: int | None = None
+    """Where the song stops at the latest (ticks), if sooner than ``max_bars``: a replayed
+    song that was stopped mid-show stops where it stopped."""
 
 
 @dataclass
@@ -80,6 +83,8 @@ def play_song_offline(song: SongPlugins, outputs: Sequence[Output] = (),
                     recorder=recorder, tail_bars=song.tail_bars if inputs else None,
                     finished=song.finished, observer=observer)
     engine.end_tick_limit = song.max_bars * song.meter.ticks_per_bar
+    if song.stop_tick is not None:
+        engine.end_tick_limit = min(engine.end_tick_limit, song.stop_tick)
     engine.start(origin_ns=0)
     engine.run(threading.Event(), live=False)
     return recorder, tempo, engine
