@@ -68,7 +68,7 @@ def hd_page(browser: Any, port: int, path: str) -> Any:
 def shot(page: Any, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.wait_for_timeout(600)  # the bars' width transitions settle
+    page.wait_for_timeout(550)  # the bars' width transitions settle
     page.screenshot(path=str(path))
     return path
 

@@ -33,7 +33,7 @@ OUT = Path(__file__).resolve().parents[1] / "out" / "pulse.json"
 START_BPM, PUSHED_BPM = 150.0, 180.0
 CHANGE_AT_BEATS = 10.5
 """The performer pushes in the middle of the third bar (beats from the start)."""
-BARS = 7
+BARS = 6
 TARGET_MS = 20.0
 
 
