@@ -3,7 +3,8 @@
 :class:`EngineWatch` wraps the show's outputs (:class:`WatchedOutput`): every event sent is
 timed against when it was due (the song's tempo map and origin, less the output's latency),
 so the console sees late events and send-lateness percentiles as they really happened; port
-losses, reconnects and xruns come from the outputs that count them. ``attach(link)`` hands
+losses and reconnects come from the outputs that count them, xruns from a JACK xrun counter
+(``stage.engine.ports.xruns``) when a JACK server runs. ``attach(link)`` hands
 the link its health probe (read on the link's thread, once a second) and its panic (all
 notes off on every output, at once, from the link's thread: ``Output.panic`` is built to be
 called from another thread).
@@ -11,6 +12,7 @@ called from another thread).
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -71,7 +73,9 @@ class WatchedOutput(Output):
 class EngineWatch:
     """Counts what the console shows about the engine (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, xruns: Any | None = None) -> None:
+        self.xruns = xruns
+        """Something with a ``count`` of JACK xruns (an XrunCounter), or None."""
         self.outputs: list[WatchedOutput] = []
         self.sent = 0
         self.late = 0
@@ -119,6 +123,8 @@ class EngineWatch:
         ports = [output.inner for output in self.outputs]
         xruns = [getattr(port, "xruns", None) for port in ports]
         counted = [x for x in xruns if isinstance(x, int)]
+        if self.xruns is not None:
+            counted.append(int(self.xruns.count))
         return {
             "sent": self.sent, "late": self.late, "worst_late_ms": round(self.worst_ns / 1e6, 3),
             "send_ms": _percentiles_ms(samples),
@@ -143,6 +149,11 @@ def watch_outputs(link: Any | None, outputs: list[Output]) -> list[Output]:
     engine's health and the panic button. Without one: the outputs as they are."""
     if link is None:
         return outputs
-    watch = EngineWatch()
+    from stage.engine.ports.xruns import XrunCounter
+
+    counter = XrunCounter.open("stage-console-xruns")
+    if counter is not None:
+        atexit.register(counter.close)
+    watch = EngineWatch(counter)
     watch.attach(link)
     return watch.wrap(outputs)
