@@ -35,13 +35,14 @@ _EXPONENTS = np.array([1.0, 0.5, 0.5])
 notes lean to a side of the beat song by song (an off-beat comping pattern), the bass not."""
 _PRIOR_SD = 0.25
 """The setlist's tempo as a prior: standard deviation of log(period / prior period)."""
-_DRIFT_PER_BEAT = 0.2
-"""Per beat, this share of belief moves to each neighbouring tempo: rubato, drift."""
+_TEMPO_STEP = math.log(1.42 / 0.7) / (TEMPI - 1)
+_TEMPO_SD = 0.025
+"""Tempo drift per beat (standard deviation of log tempo): rubato, a band pushing."""
 _JUMP_PER_BEAT = 0.002
 """Per beat, this share of belief jumps to any tempo: a sudden change between sections."""
 _PHASE_SD = 0.06
 """Timing noise: per beat, the phase may wander this much (beats, standard deviation)."""
-_PRIOR_PULL = 0.05
+_PRIOR_PULL = 0.2
 """Per beat, the setlist's tempo pulls the belief back this much (its log prior's share)."""
 _PLAYED_WITHIN = 0.1
 _REANCHOR_GAP = 1.5
@@ -85,6 +86,8 @@ class BeatPointer:
         self._log_prior = -0.5 * (np.log(_RATIOS) / _PRIOR_SD) ** 2
         self._cells = np.arange(CELLS)
         self._freqs = np.arange(CELLS // 2 + 1)
+        levels = np.arange(TEMPI)
+        self._level_gaps = (levels[:, None] - levels[None, :]).astype(float)
 
     # -- what the follower reads ---------------------------------------------------------
     @property
@@ -192,14 +195,20 @@ class BeatPointer:
         blur = np.exp(-2.0 * (np.pi * self._freqs / CELLS) ** 2 * spread)
         moved = np.fft.irfft(spectrum * (rotate * blur)[None, :, :], n=CELLS, axis=2)
         np.maximum(moved, 1e-300, out=moved)  # ringing of a sharp belief
-        drift = min(_DRIFT_PER_BEAT * beats, 0.3)
-        up = np.concatenate([moved[:, 1:], moved[:, -1:]], axis=1)
-        down = np.concatenate([moved[:, :1], moved[:, :-1]], axis=1)
-        moved = (1.0 - 2.0 * drift) * moved + drift * (up + down)
+        moved = self._drift_tempo(moved, _TEMPO_SD * math.sqrt(beats) / _TEMPO_STEP)
         moved *= np.exp(self._log_prior * _PRIOR_PULL * beats)[None, :, None]
         jump = min(_JUMP_PER_BEAT * beats, 0.05)
         moved = (1.0 - jump) * moved + jump * moved.mean(axis=1, keepdims=True)
         self._belief = moved / moved.sum()
+
+    def _drift_tempo(self, belief: np.ndarray, sd_levels: float) -> np.ndarray:
+        """Tempo drift: spread the belief over neighbouring tempi (``sd_levels`` levels),
+        one small matrix product."""
+        if sd_levels < 0.2:
+            return belief
+        spread = np.exp(-0.5 * (self._level_gaps / sd_levels) ** 2)
+        spread /= spread.sum(axis=1, keepdims=True)  # from each tempo, all of it goes
+        return np.matmul(belief.transpose(0, 2, 1), spread).transpose(0, 2, 1)
 
     def _read(self) -> None:
         """The most likely tempo, and the mean phase around the most likely cell there."""
