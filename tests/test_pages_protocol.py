@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import time
 import urllib.request
 from typing import Any
 
+import pytest
 import websockets
 from test_audience_link import wait_for
 from test_audience_service import TOKEN, free_port, is_type, recv_until
@@ -17,7 +19,9 @@ from test_audience_service import TOKEN, free_port, is_type, recv_until
 from stage.audience.bridge import AudienceBridge, bar_start_ns
 from stage.audience.health import LATE_NS, EngineWatch, watch_outputs
 from stage.audience.link import AudienceLink
+from stage.audience.process import start_service_process
 from stage.audience.protocol import encode, music_view
+from stage.audience.redis_bus import start_redis_server
 from stage.audience.serve import ServiceThread
 from stage.audience.server import ServiceConfig
 from stage.engine.events import CC_ALL_NOTES_OFF, ControlChange, NoteOn
@@ -232,3 +236,38 @@ def test_console_unlock_unlocks_and_panic_is_no_steering_command() -> None:
                     {"action": "panic"}]
     bridge.window(PerformanceState(tick=BAR - PPQ), BAR - PPQ, BAR + PPQ)
     assert bridge.steering.locks == {}
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
+def test_with_redis_a_music_frame_leaves_a_reconnecting_phone_its_vote(tmp_path: Any) -> None:
+    """Music frames travel the same Redis channel as poll snapshots; a process must not take
+    one for the poll (it would forget the open poll and the phones' votes in it)."""
+    proc, redis_url = start_redis_server()
+    port = free_port()
+    service = start_service_process("127.0.0.1", port, TOKEN, "gig", redis_url=redis_url,
+                                    role="leader", log_path=tmp_path / "leader.log")
+    link = AudienceLink(f"ws://127.0.0.1:{port}/engine", TOKEN).start()
+
+    async def phone_votes_then_comes_back() -> Any:
+        url = f"ws://127.0.0.1:{port}/ws"
+        async with websockets.connect(url) as ws:
+            welcome = await recv_until(ws, is_type("welcome"))
+            await recv_until(ws, lambda m: m.get("type") == "poll" and m["poll"]
+                             and m["poll"]["open"])
+            await ws.send(encode("vote", poll="next", choice=1, seq=1))
+            await recv_until(ws, is_type("ack"))
+            link.publish_state({"bar": 1, "section": "verse", "bpm": 120.0})
+            await recv_until(ws, is_type("music"))
+        cookie = {"Cookie": f"stage_device={welcome['cookie']}"}
+        async with websockets.connect(url, additional_headers=cookie) as ws:
+            return await recv_until(ws, is_type("welcome"))
+    try:
+        wait_for(link.connected.is_set)
+        link.open_poll({"id": "next", "kind": "choice", "options": ["A", "B"]})
+        again = asyncio.run(phone_votes_then_comes_back())
+        assert again["your_vote"] == {"choice": 1}
+    finally:
+        link.stop()
+        service.stop()
+        proc.terminate()
+        proc.wait()

@@ -201,9 +201,11 @@ class RedisBackend:
                 continue
             frame = message["data"]
             try:
-                self.poll_view = json.loads(frame).get("poll")
+                data = json.loads(frame)
             except ValueError:
                 continue
+            if isinstance(data, dict) and data.get("type") == "poll":
+                self.poll_view = data.get("poll")  # music frames leave the poll as it is
             await self.service.broadcast(frame)
 
     # --- leader: the stream folded into the tallier ---------------------------------------
