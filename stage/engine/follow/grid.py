@@ -17,6 +17,12 @@ _SMOOTH_RATIO = (0.88, 1.14)
 
 _HARD_RATIO = (0.6, 1.6)
 
+_STEP_RATIO = 1.1
+_STEP_EVERY_BEATS = 0.25
+"""The map's tempo moves at most 10 % at a time, at most every quarter beat: when the
+followed beat changes its mind (a sudden tempo change being recognised), the band eases
+over rather than lurching after each guess."""
+
 
 class GridSteer:
     """Keeps ``TempoMap`` ticks on the followed beat grid for ``meter``."""
@@ -24,6 +30,7 @@ class GridSteer:
     def __init__(self, meter: Meter) -> None:
         self.meter = meter
         self.origin_tick: int | None = None
+        self._last_step_ns: int | None = None
 
     def place_origin(self, now_ns: int, tempo: TempoMap) -> int:
         """Put beat 0 (the first onset at ``now_ns``) on the nearest bar line; returns its tick."""
@@ -43,13 +50,17 @@ class GridSteer:
         return self.origin_tick + beat_index * self.meter.ticks_per_beat
 
     def steer(self, now_ns: int, tempo: TempoMap, next_beat_s: float, next_index: int,
-              period_s: float) -> float | None:
+              period_s: float, tapped: bool = False) -> float | None:
         """Append a tempo segment at ``now_ns`` aiming at the tracker's coming beats.
 
         ``next_beat_s`` (seconds) is the tracker's predicted time of beat ``next_index``;
-        ``period_s`` its beat period. Returns the bpm set, or None when no change was needed.
+        ``period_s`` its beat period; ``tapped`` when the performer just tapped the tempo
+        (the map goes straight there). Returns the bpm set, or None when no change was needed.
         """
         if self.origin_tick is None:
+            return None
+        if (not tapped and self._last_step_ns is not None
+                and now_ns - self._last_step_ns < _STEP_EVERY_BEATS * period_s * NS_PER_S):
             return None
         followed = 60.0 / period_s * self.meter.ticks_per_beat / PPQ  # quarter notes per minute
         now_tick = tempo.tick_at(now_ns)
@@ -70,7 +81,10 @@ class GridSteer:
         best_bpm = min(max(best_bpm, followed * _HARD_RATIO[0]), followed * _HARD_RATIO[1])
         best_bpm = min(max(best_bpm, 1.0), 1000.0)
         current = tempo.bpm_at(now_tick)
+        if not tapped:
+            best_bpm = min(max(best_bpm, current / _STEP_RATIO), current * _STEP_RATIO)
         if abs(best_bpm / current - 1.0) < 0.002:
             return None
         tempo.set_tempo_at_ns(best_bpm, now_ns)
+        self._last_step_ns = now_ns
         return best_bpm

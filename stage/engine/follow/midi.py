@@ -131,9 +131,10 @@ class MidiFollower:
         beats = self.beats.advance(now)
         self._after_beats(beats, now)
         if self.tap is not None and self.tap.swallows(message):
-            if self.tap.is_tap(message):
+            tapped = self.tap.is_tap(message)
+            if tapped:
                 self._hear_tap(now, now_ns, tempo)
-            self._steer(now_ns, tempo)
+            self._steer(now_ns, tempo, tapped)
             return
         data = message.data
         if message.is_note_on:
@@ -215,11 +216,12 @@ class MidiFollower:
             self.log.heard[beat.index] = self.chord
             self.log.anticipated[beat.index + 1] = self.next_chord
 
-    def _steer(self, now_ns: int, tempo: TempoMap) -> None:
+    def _steer(self, now_ns: int, tempo: TempoMap, tapped: bool = False) -> None:
         tracker = self.beats
         if not self.steer_map or tracker.next_time is None:
             return
         tracker_bpm_quarter = tracker.bpm * self.meter.ticks_per_beat / PPQ
         if not 1.0 <= tracker_bpm_quarter <= 1000.0:
             return
-        self.grid.steer(now_ns, tempo, tracker.next_time, tracker.next_index, tracker.period)
+        self.grid.steer(now_ns, tempo, tracker.next_time, tracker.next_index, tracker.period,
+                        tapped)
