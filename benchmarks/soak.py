@@ -27,7 +27,9 @@ import sys
 import tempfile
 import threading
 import time
+from array import array
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +90,7 @@ def rss_bytes() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def percentiles(values: list[float]) -> dict[str, float | int | None]:
+def percentiles(values: Sequence[float]) -> dict[str, float | int | None]:
     if not values:
         return {"n": 0, "p50": None, "p99": None, "max": None}
     ordered = sorted(values)
@@ -126,8 +128,10 @@ class Run:
     notes: int = 0
     stuck: int = 0
     late: int = 0
-    step_ms: list[float] = dataclasses.field(default_factory=list)
+    step_ms: array[float] = dataclasses.field(default_factory=lambda: array("d"))
     samples: list[tuple[float, int]] = dataclasses.field(default_factory=list)
+    warmup_s: float | None = None
+    """The end of the first round of the setlist: every style, part and model loaded."""
     done: threading.Event = dataclasses.field(default_factory=threading.Event)
 
     def show_s(self) -> float:
@@ -180,6 +184,8 @@ def play_show(show: Show, minutes: float, speed: float | None, crowd: Any,
         left = minutes * 60 - run.offset_s
         if left <= 0:
             break
+        if cycle == 1 and run.warmup_s is None:
+            run.warmup_s = run.offset_s
         performer = (MidiFilePerformer.from_file(show.performer, list(show.performer_tracks))
                      if index == 0 and show.performer else None)
         link = LoggedLink(crowd, show_log) if crowd is not None and show_log else crowd
@@ -239,7 +245,9 @@ def crowd_process(url: str, phones: int, folder: Path) -> tuple[subprocess.Popen
 
 
 def memory_report(run: Run, minutes: float) -> dict[str, Any]:
-    warmup_s = min(300.0, 0.25 * minutes * 60)
+    """RSS growth from the end of warm-up (the setlist's first round; a quarter of a show
+    shorter than one round) to the end."""
+    warmup_s = run.warmup_s if run.warmup_s is not None else 0.25 * minutes * 60
     after = [rss for show_s, rss in run.samples if show_s >= warmup_s]
     first = run.samples[0][1] if run.samples else 0
     mib = 1024 * 1024

@@ -34,8 +34,7 @@ class LoggedLink:
         return getattr(self.inner, name)
 
     def _song(self) -> int:
-        songs = self.show_log.songs
-        return songs[-1].index if songs else 0
+        return self.show_log.song_index
 
     def _put(self, kind: str, key: str, value: Any) -> None:
         self.show_log.put({"t": kind, "song": self._song(), "bar": self.bar, key: value})

@@ -46,7 +46,8 @@ class ShowLog:
                        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                        **header}
         self.writer.put(("raw", self.header))
-        self.songs: list[SongLog] = []
+        self.song_index = 0
+        """The setlist index of the song playing now (the crowd's records carry it)."""
         self.health: Callable[[], dict[str, Any]] | None = None
         """Counters for every bar record and the end (xruns, say): cheap reads only."""
 
@@ -58,9 +59,8 @@ class ShowLog:
                                  "meter": meter, "offset_tick": offset_tick,
                                  "start_bar": start_bar,
                                  "mono_ns": time.perf_counter_ns()}))
-        song_log = SongLog(self, index, SongProbe(generators), start_bar)
-        self.songs.append(song_log)
-        return song_log
+        self.song_index = index
+        return SongLog(self, index, SongProbe(generators), start_bar)
 
     def put(self, record: dict[str, Any]) -> None:
         self.writer.put(("raw", record))
@@ -145,5 +145,9 @@ class SongLog:
     def ended(self, end_tick: int, inputs_finished: bool | None, **extra: Any) -> None:
         for steer in self.probe.new_steers():  # applied on the last bar line
             self._put(("raw", {"t": "steer", "song": self.index, **steer}))
+        self.probe = SongProbe(())  # let the song's band and bridge go
+        self._controls.clear()
+        self._last_controls = None
+        self._state = None
         self._put(("raw", {"t": "song_end", "song": self.index, "end_tick": end_tick,
                            "inputs_finished": inputs_finished, **extra}))
