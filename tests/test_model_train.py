@@ -65,8 +65,8 @@ def test_an_exported_chord_model_agrees_with_torch(tmp_path: Path) -> None:
     features = np.zeros((1, 4, 16), dtype=np.float32)
     hidden = runtime.initial_state()
     with torch.no_grad():
-        logits, _ = model(torch.from_numpy(chords), torch.from_numpy(features),
-                          torch.from_numpy(hidden))
-    onnx_logits, _ = runtime.session.run(None, {"chords": chords, "features": features,
-                                                "state": hidden})
+        logits, _ = model(torch.from_numpy(chords), torch.from_numpy(chords),
+                          torch.from_numpy(features), torch.from_numpy(hidden))
+    onnx_logits, _ = runtime.session.run(None, {"chords": chords, "hints": chords,
+                                                "features": features, "state": hidden})
     np.testing.assert_allclose(logits.numpy(), onnx_logits, atol=1e-5)

@@ -23,6 +23,8 @@ from stage.engine.show import SongPlugins
 
 log = logging.getLogger(__name__)
 
+OFFLINE_MODEL_WAIT_S = 5.0
+"""Offline a model part waits for each bar (a deterministic render), but never forever."""
 UNBOUNDED_BARS = 100_000
 """A song with no form ends with its performer; this only stops a runaway render."""
 
@@ -54,7 +56,7 @@ def song_plugins(song: Song, performer: MidiFilePerformer | None = None, seed: i
                 key=song.key, start_section=form[0][1] if form else "main_a",
                 controls=dict(song.controls), controller_map=controller,
                 engines={part: s.engine for part, s in song.mix.items()},
-                model_wait_s=0.0 if live else None)
+                model_wait_s=0.0 if live else OFFLINE_MODEL_WAIT_S)
     conductor = SongConductor.from_sections(band, form, song.meter)
     generators: list[Generator] = [conductor]
     if crowd is not None:
@@ -97,10 +99,11 @@ def _section_name(conductor: SongConductor, tick: int) -> str | None:
 
 def show_plugins(show: Show, performer_file: Path | None = None,
                  tracks: Sequence[str] | None = None, follow: bool = True,
-                 seed: int = 0, crowd: Link | None = None, cues: bool = False
-                 ) -> list[SongPlugins]:
+                 seed: int = 0, crowd: Link | None = None, cues: bool = False,
+                 live: bool = False) -> list[SongPlugins]:
     """Every song of ``show``; the performer (file) plays the first song; ``crowd`` (a link
-    to the audience, live or simulated) steers every song through its polls."""
+    to the audience, live or simulated) steers every song through its polls; ``live``: on
+    the real clock (a model part never waits for its model there)."""
     performer_path = performer_file or show.performer
     bars = ShowBars()
     songs = []
@@ -110,5 +113,5 @@ def show_plugins(show: Show, performer_file: Path | None = None,
             chosen = list(tracks) if tracks else (list(show.performer_tracks) or None)
             performer = MidiFilePerformer.from_file(performer_path, chosen)
         songs.append(song_plugins(song, performer, seed=seed + index, follow=follow,
-                                  crowd=crowd, bars=bars, cues=cues))
+                                  crowd=crowd, bars=bars, cues=cues, live=live))
     return songs

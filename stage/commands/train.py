@@ -12,7 +12,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 DEFAULTS = {"accompanist": {"steps": 6000, "batch": 64, "lr": 1e-3},
-            "chords": {"steps": 3000, "batch": 32, "lr": 2e-3}}
+            "chords": {"steps": 4000, "batch": 32, "lr": 2e-3}}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -57,8 +57,10 @@ class ModelChordAnticipator:
             self._state = self.runtime.initial_state()  # a gap: start the phrase afresh
         self._last_beat = beat_index
         try:
+            hint = self.inner.predict(beat_index + 1, chord)  # the song's own memory
             predicted, self._state = self.runtime.step(
-                self._state, chord, melody, beat_index % self.beats_per_bar, self.beats_per_bar)
+                self._state, chord, hint, melody, beat_index % self.beats_per_bar,
+                self.beats_per_bar)
         except Exception:
             log.exception("chord model failed; the follower's own anticipation answers")
             self._predicted = None

@@ -4,6 +4,7 @@ benchmarks/model.py and the tests (numpy, mido, onnxruntime; no torch)."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -94,9 +95,10 @@ def model_song(runtime: AccompanistRuntime, song: SongGrid, energy: float = 0.5,
 
 
 def pattern_song(song: SongGrid, style_name: str = "pop-rock",
-                 controls: ControlValues | None = None, bars: int | None = None
-                 ) -> dict[int, list[PlayedNote]]:
-    """The pattern keys part of ``style_name`` over the song's annotated chords."""
+                 controls: ControlValues | None = None, bars: int | None = None,
+                 timings: list[float] | None = None) -> dict[int, list[PlayedNote]]:
+    """The pattern keys part of ``style_name`` over the song's annotated chords; with
+    ``timings``, each bar's wall time (ms) is appended to it."""
     style = load_style(style_name)
     part = ChordPart("keys", style, seed=0)
     section = "main_a"
@@ -107,8 +109,11 @@ def pattern_song(song: SongGrid, style_name: str = "pop-rock",
         start = int(song.bars[bar]) * STEP_TICKS
         plan = BarPlan(start, Meter(), FormBar(section, bar, bar == 0, section), values, 0.0)
         out: list[Event] = []
+        began = time.perf_counter_ns()
         part.play_bar(plan, lines, GridHarmony(song, bar), start, start + Meter().ticks_per_bar,
                       out)
+        if timings is not None:
+            timings.append((time.perf_counter_ns() - began) / 1e6)
         played[bar] = [PlayedNote(round(e.tick / STEP_TICKS), e.pitch, e.velocity)
                        for e in out if isinstance(e, Note)]
     return played
@@ -173,15 +178,16 @@ def chord_scores(runtime: ChordRuntime, songs: Iterable[SongGrid]) -> dict[str, 
         for beat in range(len(chords) - 1):
             chord = class_chord(int(chords[beat]))
             pos = int(np.argmax(features[beat, 12:]))
-            with_melody, state_m = runtime.step(state_m, chord, features[beat, :12], pos)
-            chords_only, state_c = runtime.step(state_c, chord, None, pos)
             memory.heard(beat, chord)
+            hint = memory.predict(beat + 1, chord)
+            with_melody, state_m = runtime.step(state_m, chord, hint, features[beat, :12], pos)
+            chords_only, state_c = runtime.step(state_c, chord, hint, None, pos)
             seen[int(chords[beat])] += 1
             guesses = {"model": chord_class(with_melody),
                        "model_chords_only": chord_class(chords_only),
                        "previous_chord": int(chords[beat]),
                        "most_frequent_chord": seen.most_common(1)[0][0],
-                       "progression_memory": chord_class(memory.predict(beat + 1, chord))}
+                       "progression_memory": chord_class(hint)}
             truth = int(chords[beat + 1])
             changed = truth != int(chords[beat])
             total += 1

@@ -44,10 +44,11 @@ def export_onnx(model: torch.nn.Module, path: Path) -> None:
                                                                       "velocity"]
         axes = {n: {0: "batch"} for n in names_in + names_out}
     elif isinstance(model, ChordPredictor):
-        inputs = (torch.zeros(1, 1, dtype=torch.int64), torch.zeros(1, 1, CHORD_STEP_FEATURES),
-                  torch.zeros(1, 1, model.config.hidden))
-        names_in, names_out = ["chords", "features", "state"], ["logits", "next_state"]
-        axes = {"chords": {0: "batch", 1: "beats"}, "features": {0: "batch", 1: "beats"},
+        inputs = (torch.zeros(1, 1, dtype=torch.int64), torch.zeros(1, 1, dtype=torch.int64),
+                  torch.zeros(1, 1, CHORD_STEP_FEATURES), torch.zeros(1, 1, model.config.hidden))
+        names_in, names_out = ["chords", "hints", "features", "state"], ["logits", "next_state"]
+        axes = {"chords": {0: "batch", 1: "beats"}, "hints": {0: "batch", 1: "beats"},
+                "features": {0: "batch", 1: "beats"},
                 "state": {1: "batch"}, "logits": {0: "batch", 1: "beats"},
                 "next_state": {1: "batch"}}
     else:

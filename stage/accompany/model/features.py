@@ -23,11 +23,14 @@ from stage.accompany.model.vocab import (
     STEPS_PER_BAR,
     STEPS_PER_BEAT,
     TARGET_FEATURES,
+    chord_class,
     chord_features,
+    class_chord,
     global_features,
     texture,
     transpose_class,
 )
+from stage.engine.follow.anticipate import ProgressionMemory
 
 QUANTILE_POINTS = np.linspace(0.0, 100.0, 21)
 
@@ -170,5 +173,18 @@ def beat_sequence(song: SongGrid, shift: int = 0) -> tuple[np.ndarray, np.ndarra
     return chords, features
 
 
+def memory_hints(chords: np.ndarray, beats_per_bar: int = 4) -> np.ndarray:
+    """Per beat, the class of the chord the follower's own progression memory (which learns
+    this song's progressions as they are played) expects on the next beat: the chord
+    predictor's hint, so it learns when that memory is right."""
+    memory = ProgressionMemory(beats_per_bar)
+    hints = np.zeros_like(chords)
+    for beat, index in enumerate(chords):
+        chord = class_chord(int(index))
+        memory.heard(beat, chord)
+        hints[beat] = chord_class(memory.predict(beat + 1, chord))
+    return hints
+
+
 __all__ = ["TARGET_FEATURES", "BarExample", "ControlScale", "SongArrays", "bar_example",
-           "beat_sequence", "song_arrays", "stack"]
+           "beat_sequence", "memory_hints", "song_arrays", "stack"]

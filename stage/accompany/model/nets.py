@@ -5,8 +5,9 @@
   steps of the bar to play (its chords). It reads out, for every step of that bar, which
   pitches start, which sound, and how hard — the whole bar in one pass, so a bar costs one
   inference.
-- :class:`ChordPredictor`: a GRU over beats (chord so far, the melody's pitch classes, the
-  place in the bar) that says the next beat's chord; one step per beat on the stage.
+- :class:`ChordPredictor`: a GRU over beats (chord so far, the follower's progression
+  memory's guess, the melody's pitch classes, the place in the bar) that says the next
+  beat's chord; one step per beat on the stage.
 
 Attention is written out with matmuls (no fused kernels) so the ONNX export is plain.
 """
@@ -111,21 +112,23 @@ class Accompanist(nn.Module):
 
 
 class ChordPredictor(nn.Module):
-    """(chord classes [B,T], beat features [B,T,16], state [1,B,H]) ->
-    (next-beat chord logits [B,T,C], state)."""
+    """(chord classes [B,T], the progression memory's hints [B,T], beat features [B,T,16],
+    state [1,B,H]) -> (next-beat chord logits [B,T,C], state)."""
 
     def __init__(self, config: ChordConfig | None = None) -> None:
         super().__init__()
         self.config = config or ChordConfig()
         c = self.config
         self.embed = nn.Embedding(CHORD_CLASSES, c.embed)
+        self.hint = nn.Embedding(CHORD_CLASSES, c.embed)
         self.features = nn.Linear(CHORD_STEP_FEATURES, c.embed)
-        self.gru = nn.GRU(2 * c.embed, c.hidden, batch_first=True)
+        self.gru = nn.GRU(3 * c.embed, c.hidden, batch_first=True)
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(c.hidden, CHORD_CLASSES)
 
-    def forward(self, chords: torch.Tensor, features: torch.Tensor, state: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.cat([self.embed(chords), torch.relu(self.features(features))], dim=-1)
+    def forward(self, chords: torch.Tensor, hints: torch.Tensor, features: torch.Tensor,
+                state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.cat([self.embed(chords), self.hint(hints),
+                       torch.relu(self.features(features))], dim=-1)
         y, state = self.gru(self.drop(x), state)
         return self.head(self.drop(y)), state

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -41,9 +42,12 @@ from stage.engine.time import PPQ
 log = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+"""The shipped weights; ``STAGE_MODEL_WEIGHTS`` names another folder of the same files."""
 STEP_TICKS = PPQ // STEPS_PER_BEAT
 """Ticks per sixteenth: the models' grid on the engine's clock (4/4, quarter beats)."""
 HELD_THRESHOLD = 0.5
+ANY_ONSET = 0.5
+"""A step plays when an onset there is more likely than not, however its pitch is spread."""
 MAX_VOICES_PER_STEP = 6
 
 
@@ -53,7 +57,7 @@ class WeightsError(RuntimeError):
 
 def load_card(name: str, weights: Path | None = None) -> tuple[dict[str, Any], Path]:
     """The JSON card of ``name`` and the verified path of its ONNX file."""
-    folder = weights or WEIGHTS_DIR
+    folder = weights or Path(os.environ.get("STAGE_MODEL_WEIGHTS", WEIGHTS_DIR))
     card_path = folder / f"{name}.json"
     if not card_path.exists():
         raise WeightsError(f"no {name} weights in {folder} (run: stage train {name} --ship)")
@@ -149,10 +153,15 @@ def decode_bar(onset: np.ndarray, held: np.ndarray, velocity: np.ndarray, thresh
                ) -> list[BarNote]:
     """Notes from the model's [16,P] onset and sounding probabilities and [16] velocities:
     a pitch starts where its onset probability passes ``threshold`` (never a semitone from
-    a stronger one at the same step, at most six at once) and sounds while it stays held."""
+    a stronger one at the same step, at most six at once) and sounds while it stays held.
+    Where no pitch passes but an onset at the step is likely (its probability spread over
+    several pitches, as in a broken chord), the likeliest pitches play: as many as expected."""
     notes = []
     for step in range(STEPS_PER_BAR):
         candidates = np.flatnonzero(onset[step] > threshold)
+        if len(candidates) == 0 and 1.0 - np.prod(1.0 - onset[step]) > ANY_ONSET:
+            expected = max(1, round(float(onset[step].sum())))
+            candidates = np.argsort(-onset[step])[:expected]
         chosen: list[int] = []
         for index in candidates[np.argsort(-onset[step, candidates])]:
             if len(chosen) >= MAX_VOICES_PER_STEP:
@@ -209,18 +218,20 @@ class ChordRuntime:
     def initial_state(self) -> np.ndarray:
         return np.zeros((1, 1, self.hidden), dtype=np.float32)
 
-    def step(self, state: np.ndarray, chord: Chord | None,
+    def step(self, state: np.ndarray, chord: Chord | None, hint: Chord | None,
              melody: Sequence[float] | np.ndarray | None,
              beat_in_bar: int, beats_per_bar: int = 4) -> tuple[Chord | None, np.ndarray]:
-        """Hear one beat (its chord, the melody's 12 pitch-class weights over it, its place
-        in the bar); returns (the next beat's chord, the new state)."""
+        """Hear one beat (its chord, the progression memory's guess for the next beat, the
+        melody's 12 pitch-class weights over the beat, its place in the bar); returns (the
+        next beat's chord, the new state)."""
         features = np.zeros((1, 1, CHORD_STEP_FEATURES), dtype=np.float32)
         if melody is not None:
             features[0, 0, :12] = np.clip(np.asarray(melody, dtype=np.float32), 0.0, 1.0)
         features[0, 0, 12 + min(3, beat_in_bar % max(1, beats_per_bar))] = 1.0
         chords = np.array([[chord_class(_plain(chord))]], dtype=np.int64)
-        logits, state = self.session.run(None, {"chords": chords, "features": features,
-                                                "state": state})
+        hints = np.array([[chord_class(_plain(hint))]], dtype=np.int64)
+        logits, state = self.session.run(None, {"chords": chords, "hints": hints,
+                                                "features": features, "state": state})
         return class_chord(int(np.argmax(logits[0, -1]))), state
 
 

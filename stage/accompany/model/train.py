@@ -23,6 +23,7 @@ from stage.accompany.model.features import (
     SongArrays,
     bar_example,
     beat_sequence,
+    memory_hints,
     song_arrays,
     stack,
 )
@@ -57,6 +58,11 @@ def load_songs(limit: int | None = None) -> Songs:
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _trained_seconds(history: list[dict[str, float]], began: float) -> float:
+    """Training time over every session of a resumed run (this session's, when unlogged)."""
+    return float(history[-1]["seconds"]) if history else time.perf_counter() - began
 
 
 # -- the accompanist -----------------------------------------------------------------------
@@ -105,7 +111,7 @@ def train_accompanist(settings: RunSettings, config: AccompanistConfig, limit: i
     history = train(settings, "accompanist", model, batch_loss, evaluate, resume,
                     {"config": config.as_dict()})
     threshold = calibrate_threshold(model, songs.train, scale)
-    info = {"history": history, "seconds": time.perf_counter() - began,
+    info = {"history": history, "seconds": _trained_seconds(history, began),
             "threshold": threshold, "scale": {"notes": scale.notes,
                                               "loudness": scale.loudness,
                                               "onsets": scale.onsets},
@@ -115,22 +121,28 @@ def train_accompanist(settings: RunSettings, config: AccompanistConfig, limit: i
 
 
 def calibrate_threshold(model: Accompanist, songs: list[SongArrays], scale: ControlScale,
-                        bars: int = 1024) -> float:
-    """The onset probability above which a note plays, chosen on training bars so the model
-    plays as many notes as the real pianist did (never on the validation songs)."""
+                        bars: int = 512) -> float:
+    """The onset probability above which a note plays, chosen on training bars (never the
+    validation songs) so that the decoded bars hold as many notes as the real pianist's."""
+    from stage.accompany.model.runtime import decode_bar
+
     rng = np.random.default_rng(11)
     index = _bars(songs)
     picks = [index[i] for i in rng.choice(len(index), min(bars, len(index)), replace=False)]
     batch = stack([bar_example(songs[s], b, scale) for s, b in picks])
     with torch.no_grad():
-        onset, _, _ = model(torch.from_numpy(batch["context"]),
-                            torch.from_numpy(batch["target"]),
-                            torch.from_numpy(batch["conditioning"]))
-    probs = torch.sigmoid(onset).numpy().reshape(-1)
-    wanted = int(batch["onset"].sum())
-    if wanted == 0:
-        return 0.5
-    return float(np.sort(probs)[::-1][min(wanted, len(probs) - 1)])
+        onset, held, velocity = model(torch.from_numpy(batch["context"]),
+                                      torch.from_numpy(batch["target"]),
+                                      torch.from_numpy(batch["conditioning"]))
+    probs, sounding = torch.sigmoid(onset).numpy(), torch.sigmoid(held).numpy()
+    wanted = float(batch["onset"].sum())
+    low, high = 0.02, 0.98
+    for _ in range(14):  # bisection: fewer notes as the threshold rises
+        middle = (low + high) / 2
+        count = sum(len(decode_bar(probs[i], sounding[i], velocity[i].numpy(), middle))
+                    for i in range(len(picks)))
+        low, high = (middle, high) if count > wanted else (low, middle)
+    return (low + high) / 2
 
 
 # -- the chord predictor -------------------------------------------------------------------
@@ -139,27 +151,35 @@ MELODY_DROPOUT = 0.15
 """Share of training windows without melody: the follower may give chords alone."""
 
 
-def _sequences(songs: list[SongArrays]) -> list[tuple[np.ndarray, np.ndarray]]:
-    return [beat_sequence(s.grid) for s in songs]
+Sequence = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""Per beat of a song: chord class, the progression memory's hint, features."""
 
 
-def _transposed(chords: np.ndarray, features: np.ndarray, shift: int
-                ) -> tuple[np.ndarray, np.ndarray]:
+def _sequences(songs: list[SongArrays]) -> list[Sequence]:
+    out = []
+    for song in songs:
+        chords, features = beat_sequence(song.grid)
+        out.append((chords, memory_hints(chords), features))
+    return out
+
+
+def _transposed(sequence: Sequence, shift: int) -> Sequence:
+    chords, hints, features = sequence
     moved = features.copy()
     moved[..., :12] = np.roll(features[..., :12], shift, axis=-1)
-    return transpose_class(chords, shift), moved
+    return transpose_class(chords, shift), transpose_class(hints, shift), moved
 
 
-def chord_accuracy(model: ChordPredictor, sequences: list[tuple[np.ndarray, np.ndarray]]
-                   ) -> tuple[float, float]:
+def chord_accuracy(model: ChordPredictor, sequences: list[Sequence]) -> tuple[float, float]:
     """(next-beat accuracy, loss) with the true chords so far (teacher forcing)."""
     right = total = 0
     losses = []
-    for chords, features in sequences:
+    for chords, hints, features in sequences:
         if len(chords) < 2:
             continue
         state = torch.zeros(1, 1, model.config.hidden)
         logits, _ = model(torch.from_numpy(chords[None, :-1]),
+                          torch.from_numpy(hints[None, :-1]),
                           torch.from_numpy(features[None, :-1]), state)
         target = torch.from_numpy(chords[1:])
         losses.append(float(F.cross_entropy(logits[0], target, reduction="sum")))
@@ -173,26 +193,25 @@ def train_chords(settings: RunSettings, config: ChordConfig, limit: int | None, 
     songs = load_songs(limit)
     train_seqs = [s for s in _sequences(songs.train) if len(s[0]) > WINDOW_BEATS + 1]
     valid_seqs = _sequences(songs.valid)
-    weights = np.array([len(c) for c, _ in train_seqs], dtype=np.float64)
+    weights = np.array([len(s[0]) for s in train_seqs], dtype=np.float64)
     weights /= weights.sum()
     torch.manual_seed(settings.seed)
     model = ChordPredictor(config)
 
     def batch_loss(rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, float]]:
-        chords = np.zeros((settings.batch, WINDOW_BEATS + 1), dtype=np.int64)
-        feats = np.zeros((settings.batch, WINDOW_BEATS + 1, CHORD_STEP_FEATURES),
-                         dtype=np.float32)
+        size = (settings.batch, WINDOW_BEATS + 1)
+        chords, hints = np.zeros(size, dtype=np.int64), np.zeros(size, dtype=np.int64)
+        feats = np.zeros((*size, CHORD_STEP_FEATURES), dtype=np.float32)
         for row, song in enumerate(rng.choice(len(train_seqs), settings.batch, p=weights)):
-            c, f = train_seqs[song]
-            start = int(rng.integers(0, len(c) - WINDOW_BEATS - 1))
-            c, f = _transposed(c[start:start + WINDOW_BEATS + 1],
-                               f[start:start + WINDOW_BEATS + 1], int(rng.integers(*SHIFTS)))
+            start = int(rng.integers(0, len(train_seqs[song][0]) - WINDOW_BEATS - 1))
+            window = tuple(a[start:start + WINDOW_BEATS + 1] for a in train_seqs[song])
+            c, h, f = _transposed(window, int(rng.integers(*SHIFTS)))
             if rng.random() < MELODY_DROPOUT:
                 f[:, :12] = 0.0
-            chords[row], feats[row] = c, f
+            chords[row], hints[row], feats[row] = c, h, f
         state = torch.zeros(1, settings.batch, config.hidden)
-        logits, _ = model(torch.from_numpy(chords[:, :-1]), torch.from_numpy(feats[:, :-1]),
-                          state)
+        logits, _ = model(torch.from_numpy(chords[:, :-1]), torch.from_numpy(hints[:, :-1]),
+                          torch.from_numpy(feats[:, :-1]), state)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
                                torch.from_numpy(chords[:, 1:]).reshape(-1))
         return loss, {}
@@ -204,5 +223,5 @@ def train_chords(settings: RunSettings, config: ChordConfig, limit: int | None, 
     began = time.perf_counter()
     history = train(settings, "chords", model, batch_loss, evaluate, resume,
                     {"config": config.as_dict()})
-    return model, {"history": history, "seconds": time.perf_counter() - began,
+    return model, {"history": history, "seconds": _trained_seconds(history, began),
                    "train_songs": len(songs.train), "valid_songs": len(songs.valid)}

@@ -30,7 +30,7 @@ STYLE_TOKENS = ("block", "broken", "mixed")
 """Texture of the comping, measured per bar in POP909 (notes per onset): block chords,
 broken chords / arpeggios, or a mix. The band's styles choose one (``STYLE_TEXTURE``)."""
 STYLE_TEXTURE = {"pop-rock": "block", "house": "block", "funk": "mixed", "bossa": "mixed",
-                 "jazz-swing": "mixed", "ballad": "broken", "waltz": "broken"}
+                 "jazz-swing": "mixed", "ballad": "mixed", "waltz": "broken"}
 SECTION_TOKENS = ("intro", "main", "ending")
 """POP909 has no form labels: bars before the melody's first note are intro, after its
 last note ending, the rest main. The arranger's sections map onto these."""
