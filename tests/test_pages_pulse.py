@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from test_audience_service import free_port
 
 from stage.audience.bridge import AudienceBridge
 from stage.audience.link import AudienceLink
+from stage.audience.process import start_service_process
 from stage.engine.events import MidiMessage
 from stage.engine.ports.base import MemoryOutput
 from stage.engine.prior import PriorFollower
@@ -102,21 +103,29 @@ def percentile(values: list[float], q: float) -> float:
 
 def measure_pulse(browser: Any, bars: int = BARS, start_bpm: float = START_BPM,
                   pushed_bpm: float = PUSHED_BPM, change_at_beats: float = CHANGE_AT_BEATS,
+                  crowd: Callable[[int], Callable[[], dict[str, Any]]] | None = None,
                   ) -> tuple[dict[str, Any], list[float]]:
     """Plays the show to one phone page; returns the figures and the signed pulse errors
-    (ms, page pulse minus engine beat) of every pulse placed."""
-    service = start_service(free_port())
-    link = AudienceLink(f"ws://127.0.0.1:{service.config.port}/engine", TOKEN).start()
+    (ms, page pulse minus engine beat) of every pulse placed. With ``crowd`` the service
+    runs in its own process (as live) and ``crowd(port)`` starts other phones; what it
+    returns is called after the show for their figures."""
+    port = free_port()
+    service: Any = (start_service_process("127.0.0.1", port, TOKEN, "gig") if crowd
+                    else start_service(port))
+    link = AudienceLink(f"ws://127.0.0.1:{port}/engine", TOKEN).start()
+    crowd_figures: dict[str, Any] | None = None
     try:
+        finish = crowd(port) if crowd else None
         wait_for(link.connected.is_set)
         wait_for(lambda: link.clock_offset_ns is not None)
-        phone = phone_page(browser, service.config.port)
+        phone = phone_page(browser, port)
         phone.wait_for_function("window.__stageBeat && window.__stageBeat.offset !== null")
         engine = play(link, bars, start_bpm, pushed_bpm, change_at_beats)
         phone.wait_for_timeout(300)
         pulses = phone.evaluate("window.__stageBeat.report()")
         shift_ms, bound_ms = page_clock_to_perf_ms(phone)
         phone.context.close()
+        crowd_figures = finish() if finish else None
     finally:
         link.stop()
         service.stop()
@@ -139,6 +148,8 @@ def measure_pulse(browser: Any, bars: int = BARS, start_bpm: float = START_BPM,
         "page_clock_bound_ms": round(bound_ms, 3),
         "link_rtt_ms": None if link.sync_rtt_ns is None else round(link.sync_rtt_ns / 1e6, 3),
     }
+    if crowd_figures is not None:
+        figures["crowd"] = crowd_figures
     return figures, scheduled
 
 
