@@ -85,8 +85,8 @@ def _load(path: Path, problems: list[Problem],
         return load_toml(path)
     except TomlSyntaxError as exc:
         problems.append(Problem(path, exc.line, exc.col, f"TOML syntax error: {exc.message}"))
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
+    except (OSError, ValueError) as exc:  # ValueError: a path with a NUL in it
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         if at is not None:
             at(f"cannot read song file {str(path)!r}: {reason}")
         else:
@@ -224,7 +224,7 @@ def _check_performer(show_path: Path, head: dict[str, Any], where: Where) -> Pat
     if not isinstance(name, str) or not name:
         return None
     performer = Path(os.path.normpath(show_path.parent / name))
-    if not performer.is_file():
+    if "\0" in name or not performer.is_file():
         where.add(("show", "performer"), f"show.performer: no such file {str(performer)!r}")
         return None
     tracks = head.get("performer_tracks")
