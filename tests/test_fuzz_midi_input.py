@@ -27,7 +27,7 @@ _FUNK = load_setlist(ROOT / "setlists" / "songs" / "late-night-funk.toml").songs
 # the funk song for its controller map (pads, CCs, pedal double tap); its pattern keys
 SONG = dataclasses.replace(_FUNK, mix={
     part: dataclasses.replace(settings, engine="pattern") for part, settings in _FUNK.mix.items()})
-FUZZ = settings(max_examples=120, deadline=None,
+FUZZ = settings(max_examples=80, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from stage.engine.events import Cue
 from stage.visuals.presets import PRESET_DIR, PRESETS, Preset, PresetError, load_preset
 
-FUZZ = settings(max_examples=200, deadline=None,
+FUZZ = settings(max_examples=100, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 BUILT_IN = [(PRESET_DIR / f"{name}.toml").read_text() for name in PRESETS]
 CUES = st.builds(Cue, st.integers(0, 10_000),

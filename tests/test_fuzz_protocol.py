@@ -22,7 +22,7 @@ from stage.audience.protocol import (
 )
 
 CODES = {"too_big", "bad_json", "bad_version", "bad_type", "bad_field", "bad_poll"}
-FUZZ = settings(max_examples=300, deadline=None)
+FUZZ = settings(max_examples=150, deadline=None)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-2**40, 2**40)

@@ -21,7 +21,7 @@ preset = "resolume"
 [show.osc.map]
 "/stage/beat" = "/composition/tempocontroller/resync"
 """
-FUZZ = settings(max_examples=150, deadline=None,
+FUZZ = settings(max_examples=100, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 PROBLEM = re.compile(r"^.+:\d+:\d+: \S.*$")
 
