@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import sys
 from collections.abc import Iterator
@@ -52,6 +53,13 @@ def songs_from(show: Show, resume: ResumePoint | None) -> list[tuple[int, Song]]
         raise UsageError(str(exc)) from None
     return [(resume.song, first), *((i, s) for i, s in enumerate(show.songs)
                                     if i > resume.song)]
+
+
+def resumed_show(show: Show, resume: ResumePoint | None) -> Show:
+    """The show as it plays from the resume point (the songs still to play)."""
+    if resume is None:
+        return show
+    return dataclasses.replace(show, songs=tuple(song for _, song in songs_from(show, resume)))
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ from stage.commands._showlog import (
     live_log,
     logged,
     resume_from,
+    resumed_show,
     songs_from,
 )
 from stage.commands.demo import audience_for, load_show
@@ -141,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
                               crowd=logged(crowd, show_log), bars=bars, cues=bool(args.osc))
                  for index, song in songs_from(show, resume)]
         if audio is not None:
-            follow_audio(songs, show, audio)
+            follow_audio(songs, resumed_show(show, resume), audio)
         link = _add_sync(args, songs, outputs)
         # The console sees the outputs' health and its panic button reaches every one.
         outputs = watch_outputs(crowd, outputs)
