@@ -80,8 +80,6 @@ class AudioOnset:
     known_at: float
     strength: float
     low: bool
-    lowest: int = 60
-    """The lowest pitch (MIDI) that rose with the onset: the beat tracker's bass line."""
 
 
 class FrontEnd:
@@ -104,14 +102,10 @@ class FrontEnd:
         self._low_bins = flux_freqs[self._flux_bins] < _LOW_HZ
         chroma_freqs = np.fft.rfftfreq(self.chroma_size, 1.0 / sample_rate)
         self._chroma_bins = (chroma_freqs >= _CHROMA_MIN_HZ) & (chroma_freqs < _CHROMA_MAX_HZ)
-        self._rise_bins = (chroma_freqs >= 35.0) & (chroma_freqs < 2_000.0)
-        self._rise_pitches = np.round(69.0 + 12.0 * np.log2(chroma_freqs[self._rise_bins] / 440.0))
-        self._previous_long: np.ndarray | None = None
         self._previous: np.ndarray | None = None
         history = max(4, round(_THRESHOLD_S * sample_rate / self.hop))
         self._flux = np.zeros(history)
-        # time, flux, low-band rise, lowest pitch risen
-        self._candidate: tuple[float, float, float, int] | None = None
+        self._candidate: tuple[float, float, float] | None = None  # time, flux, low rise
         self._last_onset = -math.inf
         self._loudest = 1e-9
         self._low_loudest = 1e-9
@@ -154,7 +148,7 @@ class FrontEnd:
         rms = float(np.sqrt(np.mean(recent * recent)))
         rms_db = 20.0 * math.log10(max(rms, 1e-10))
         long = np.abs(np.fft.rfft(self._buffer * self._chroma_window))
-        onset = self._onset(recent, time, self._lowest_rise(long))
+        onset = self._onset(recent, time)
         if rms_db < _SILENCE_DB:
             zeros = np.zeros(12)
             return AudioFrame(time, rms_db, zeros, zeros.copy(), None, 0.0), onset
@@ -163,7 +157,7 @@ class FrontEnd:
             else (None, 0.0)
         return AudioFrame(time, rms_db, chroma, bass, pitch, confidence), onset
 
-    def _onset(self, recent: np.ndarray, time: float, lowest: int) -> AudioOnset | None:
+    def _onset(self, recent: np.ndarray, time: float) -> AudioOnset | None:
         spectrum = np.abs(np.fft.rfft(recent * self._flux_window))[self._flux_bins]
         compressed = np.log1p(100.0 * spectrum)
         previous, self._previous = self._previous, compressed
@@ -182,37 +176,23 @@ class FrontEnd:
         if candidate is not None and (flux < candidate[1] or time - candidate[0]
                                       > (_MAX_RISE_HOPS + 0.5) * self.hop_s):
             # The candidate hop was a peak: it is an onset, known now.
-            onset_time, peak, low_share, low_pitch = candidate
+            onset_time, peak, low_share = candidate
             forget = math.exp(-self.hop_s / _STRENGTH_MEMORY_S)
             self._loudest = max(self._loudest * forget, peak)
             self._low_loudest = max(self._low_loudest * forget, low_share)
             decided = AudioOnset(onset_time, time, min(1.0, peak / self._loudest),
-                                 low_share >= _LOW_SHARE * self._low_loudest, low_pitch)
+                                 low_share >= _LOW_SHARE * self._low_loudest)
             self._last_onset = onset_time
             self._candidate = None
         elif candidate is not None:
-            self._candidate = (candidate[0], flux, max(candidate[2], low),
-                               min(candidate[3], lowest))
+            self._candidate = (candidate[0], flux, max(candidate[2], low))
         if (self._candidate is None and decided is None and flux > threshold
                 and flux > _RELATIVE_FLOOR * self._loudest
                 and time - self.hop_s - self._last_onset >= _MIN_GAP_S):
             # The rise entered with the newest hop; the window's taper shows it about a hop
             # late (measured against MIDI note-ons on rendered piano).
-            self._candidate = (time - 1.5 * self.hop_s, flux, low, lowest)
+            self._candidate = (time - 1.5 * self.hop_s, flux, low)
         return decided
-
-    def _lowest_rise(self, long: np.ndarray) -> int:
-        """The lowest pitch whose partial rose in this hop (MIDI; 127 when none did)."""
-        band = np.log1p(100.0 * long[self._rise_bins])
-        previous, self._previous_long = self._previous_long, band
-        if previous is None:
-            return 127
-        rise = band - previous
-        top = float(rise.max())
-        if top <= 0.5:
-            return 127
-        first = int(np.argmax(rise >= 0.5 * top))
-        return int(self._rise_pitches[first])
 
     def _chroma(self, spectrum: np.ndarray, rms_db: float) -> tuple[np.ndarray, np.ndarray]:
         # Peaks only (a partial is a local maximum well above the frame's floor), each placed

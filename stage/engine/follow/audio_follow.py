@@ -32,9 +32,9 @@ from stage.engine.time import NS_PER_S, TempoMap
 AUDIO_PORT = "audio"
 """MidiMessages made from the sung or played pitch carry this port name."""
 
-AUDIO_BEAT_WINDOW = 0.1
-"""The beat tracker's decision window for audio (beats): a beat is decided this far after
-it falls (about 50 ms at 120 bpm)."""
+AUDIO_BEAT_WINDOW_S = float(__import__("os").environ.get("AWS", "0.045"))
+"""The beat tracker's decision window for audio (seconds): a beat is decided this long
+after it falls, from the onsets heard by then."""
 
 _HISTORY_S = 40.0
 _SHARPEN = 2.0
@@ -43,8 +43,9 @@ pitch classes (the fifth, the third above); the notes themselves stand out more.
 _BASS_SHARE = 0.35
 """The loudest bass pitch class must hold this share of the bass band to name the bass."""
 _PITCH_CONFIDENCE = 0.8
-_LOW_PITCH = 36
-"""The octave the audio's bass pitch class is put in for the chord tracker."""
+_LOW_PITCH, _HIGH_PITCH = 36, 72
+"""The lowest note the beat tracker is told of for a low onset, and for any other; and the
+octave the audio's bass pitch class is put in for the chord tracker."""
 
 
 class AudioFeed(Protocol):
@@ -110,10 +111,14 @@ class AudioFollower(MidiFollower):
                  chart: ChordChart | None = None, key_prior: Key | None = None,
                  tap: TapConfig | None = None, log_decisions: bool = False,
                  steer: bool = True, feed: AudioFeed | None = None,
-                 beat_window: float = AUDIO_BEAT_WINDOW, hop_s: float = 0.0107) -> None:
+                 beat_window_s: float = AUDIO_BEAT_WINDOW_S, hop_s: float = 0.0107) -> None:
         super().__init__(meter, tempo_prior_bpm, chart, key_prior, tap,
                          log_decisions=log_decisions, steer=steer)
-        self.beats = BeatTracker(60.0 / tempo_prior_bpm, window=beat_window)
+        # The shared tracker, with its window in seconds: a beat is decided ``beat_window_s``
+        # after it falls, whatever the tempo.
+        period = 60.0 / tempo_prior_bpm
+        self.beats = BeatTracker(period, window=beat_window_s / period, period_gain=0.35,
+                                 phase_gain=1.0)
         self.fused = FusedNoteRecord(hop_s)
         self.notes = self.fused
         self.feed = feed
@@ -149,9 +154,12 @@ class AudioFollower(MidiFollower):
     def _hear_onset(self, onset: AudioOnset, tempo: TempoMap) -> None:
         self.audio_onsets.append(onset)
         self._onsets.append(onset.time)
-        velocity = max(1, min(127, round(20 + 107 * onset.strength)))
         first = not self.beats.started
-        beats = self.beats.onset(onset.time, velocity, min(onset.lowest, 108))
+        velocity = max(1, min(127, round(20 + 107 * onset.strength)))
+        # Low onsets (kick, bass) stand in for the bass notes the tracker weighs more. (An
+        # estimate of each onset's lowest note did no better on POP909 renders: an 85 ms
+        # window cannot tell bass semitones apart, a longer one would be late.)
+        beats = self.beats.onset(onset.time, velocity, _LOW_PITCH if onset.low else _HIGH_PITCH)
         if first and self.steer_map:
             self.grid.place_origin(int(onset.time * NS_PER_S), tempo)
         self._after_beats(beats, onset.known_at)

@@ -17,7 +17,7 @@ import numpy as np
 
 from stage.engine.chart import ChordChart
 from stage.engine.follow.audio_features import FrontEnd
-from stage.engine.follow.audio_follow import AUDIO_BEAT_WINDOW, AudioFollower
+from stage.engine.follow.audio_follow import AUDIO_BEAT_WINDOW_S, AudioFollower
 from stage.engine.follow.offline import analysis
 from stage.engine.harmony import Key
 from stage.engine.state import Meter
@@ -65,11 +65,11 @@ class AudioAnalysis:
 
 def follow_samples(samples: np.ndarray, sample_rate: int, meter: Meter, tempo_prior_bpm: float,
                    chart: ChordChart | None = None, key_prior: Key | None = None,
-                   beat_window: float = AUDIO_BEAT_WINDOW) -> AudioAnalysis:
+                   beat_window_s: float = AUDIO_BEAT_WINDOW_S) -> AudioAnalysis:
     """Follow ``samples`` (mono) block by block; ``tempo_prior_bpm`` in beats of ``meter``."""
     front = FrontEnd(sample_rate)
     follower = AudioFollower(meter, tempo_prior_bpm, chart, key_prior, log_decisions=True,
-                             beat_window=beat_window, hop_s=front.hop_s)
+                             beat_window_s=beat_window_s, hop_s=front.hop_s)
     tempo = TempoMap(tempo_prior_bpm * meter.ticks_per_beat / PPQ)
     started = time.process_time()
     for start in range(0, len(samples), BLOCK):
