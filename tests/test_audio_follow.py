@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import wave
 from pathlib import Path
 
@@ -10,6 +13,7 @@ import mido
 import numpy as np
 import pytest
 from audio_signals import RATE, chord, clicks
+from conftest import ROOT, TIMEOUT_S
 
 from stage.cli import main
 from stage.engine.events import MidiMessage
@@ -156,3 +160,17 @@ def test_ticks_per_beat_prior_is_respected() -> None:
     assert done.result["meter"] == "6/8"
     gaps = np.diff([b["time"] for b in done.result["beats"] if b["time"] > 3.0])
     assert abs(float(np.median(gaps)) - 1 / 3) < 0.01
+
+
+def test_run_with_an_unknown_audio_device_is_a_clear_error() -> None:
+    # Its own process: PortAudio is never initialised in the test process (at exit it would
+    # meet the session's JACK server gone, and abort).
+    pytest.importorskip("sounddevice")
+    env = {k: v for k, v in os.environ.items() if k != "JACK_DEFAULT_SERVER"}
+    env["JACK_NO_START_SERVER"] = "1"
+    result = subprocess.run(
+        [sys.executable, "-m", "stage.cli", "run", "--audio-in", "no-such-audio-device-xyz",
+         "--no-audience"], env=env, capture_output=True, text=True, timeout=TIMEOUT_S * 3,
+        cwd=ROOT)
+    assert result.returncode == 2, result.stderr[-1000:]
+    assert "--audio-in no-such-audio-device-xyz" in result.stderr
