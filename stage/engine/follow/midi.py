@@ -95,7 +95,7 @@ class MidiFollower:
 
     def __init__(self, meter: Meter | None = None, tempo_prior_bpm: float = 120.0,
                  chart: ChordChart | None = None, key_prior: Key | None = None,
-                 tap: TapConfig | None = None, chord_delay: float = 0.75,
+                 tap: TapConfig | None = None, chord_delay: float = 0.9,
                  log_decisions: bool = False, steer: bool = True) -> None:
         self.meter = meter or Meter()
         self.beats: BeatPointer | BeatTracker = BeatPointer(60.0 / tempo_prior_bpm)
