@@ -61,9 +61,9 @@ def test_tempo_changes_are_nudges_not_jumps() -> None:
 
 def test_state_reports_chord_key_bar_and_held_notes() -> None:
     messages = song(0.0, 0.5, 8)
-    follower = MidiFollower(Meter(4, 4), 120.0)
+    follower = MidiFollower(Meter(4, 4), 120.0, chord_delay=0.75)
     tempo = TempoMap(120.0)
-    cut = round(14.46 * NS_PER_S)  # bar 8 (G), its first beat decided (0.9 beat in)
+    cut = round(14.4 * NS_PER_S)  # bar 8 (G), its first beat decided (0.75 beat in)
     for time_ns, data in messages:
         if time_ns > cut:
             break
