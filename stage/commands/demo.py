@@ -35,9 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_show_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--follow", action="store_true",
-                        help="let the MIDI follower steer tempo and chords (default: the "
-                             "setlist's tempo and chart; the follower still hears every note)")
+    parser.add_argument("--follow", action=argparse.BooleanOptionalAction, default=True,
+                        help="the MIDI follower steers the band's tempo and beat from the "
+                             "performer (default); --no-follow plays the setlist's tempo")
     parser.add_argument("--no-wav", action="store_true", help="skip the WAV render")
     parser.add_argument("--soundfont", type=Path, help="GM soundfont (default: FluidR3_GM)")
     parser.add_argument("--seed", type=int, default=0, help="humanize seed")

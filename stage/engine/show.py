@@ -108,6 +108,8 @@ def play_show_offline(songs: Sequence[SongPlugins], out_path: str | Path,
         end_tick = engine.end_tick or engine.generated_until
         bar = song.meter.ticks_per_bar
         end_tick = -(-end_tick // bar) * bar
+        if song.performer is not None:
+            recorder.close_input_notes(end_tick)
         if observer is not None:
             observer.ended(end_tick, song.performer.finished if song.performer else None,
                            late=engine.scheduler.lateness.late)

@@ -52,6 +52,23 @@ class MidiRecorder(Output):
                 and all(byte < 0x80 for byte in data[1:]):
             self.tracks[part].append((tick, bytes(data)))
 
+    def close_input_notes(self, tick: int, part: str = "performer") -> int:
+        """Note-offs at ``tick`` for the performer's notes still held when the song was cut
+        (the form ended mid-phrase): the recording never keeps a note hanging. Returns how
+        many were closed."""
+        held: dict[tuple[int, int], int] = {}
+        for _, data in self.tracks.get(part, []):
+            status, key = data[0] & 0xF0, (data[0] & 0x0F, data[1] if len(data) > 1 else 0)
+            if status == 0x90 and data[2] > 0:
+                held[key] = held.get(key, 0) + 1
+            elif status == 0x80 or status == 0x90:
+                held[key] = max(held.get(key, 0) - 1, 0)
+        closing = [(channel, pitch) for (channel, pitch), count in sorted(held.items())
+                   for _ in range(count)]
+        for channel, pitch in closing:
+            self.tracks[part].append((tick, bytes((0x80 | channel, pitch, 0))))
+        return len(closing)
+
     def note_balance(self) -> dict[str, int]:
         """Per part: note-ons minus note-offs (0 everywhere means no stuck note)."""
         balance: dict[str, int] = {}
