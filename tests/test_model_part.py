@@ -105,3 +105,15 @@ def test_other_parts_asked_for_a_model_play_their_patterns() -> None:
     band = Band("pop-rock", parts=["pad"], engines={"pad": "model"})
     assert not any(isinstance(p, ModelKeysPart) for p in band.parts)
     assert _render(band, 1)
+
+
+def test_missing_weights_leave_the_pattern_part_playing(
+        tmp_path, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("STAGE_MODEL_WEIGHTS", str(tmp_path))  # an empty folder
+    with caplog.at_level(logging.ERROR, logger="stage.accompany.model.part"):
+        band = Band("pop-rock", parts=["keys"], engines={"keys": "model"})
+    assert not any(isinstance(p, ModelKeysPart) for p in band.parts)
+    assert any("cannot start" in r.message for r in caplog.records)
+    notes = _render(band, 1)
+    assert notes and all(not n.source.startswith("model:") for n in notes)

@@ -57,7 +57,7 @@ class WeightsError(RuntimeError):
 
 def load_card(name: str, weights: Path | None = None) -> tuple[dict[str, Any], Path]:
     """The JSON card of ``name`` and the verified path of its ONNX file."""
-    folder = weights or Path(os.environ.get("STAGE_MODEL_WEIGHTS", WEIGHTS_DIR))
+    folder = weights_folder(weights)
     card_path = folder / f"{name}.json"
     if not card_path.exists():
         raise WeightsError(f"no {name} weights in {folder} (run: stage train {name} --ship)")
@@ -239,12 +239,26 @@ def _plain(chord: Chord | None) -> Chord | None:
     return None if chord is None else Chord(chord.root, chord.quality)
 
 
-@lru_cache(maxsize=4)
-def shared_accompanist(weights: str | None = None) -> AccompanistRuntime:
-    """One session per process for every model part (sessions are thread-safe to run)."""
-    return AccompanistRuntime(Path(weights) if weights else None)
+def weights_folder(weights: Path | None = None) -> Path:
+    """``weights``, else ``STAGE_MODEL_WEIGHTS``, else the shipped folder."""
+    return weights or Path(os.environ.get("STAGE_MODEL_WEIGHTS", WEIGHTS_DIR))
+
+
+def shared_accompanist(weights: Path | None = None) -> AccompanistRuntime:
+    """One session per weights folder and process for every model part (an onnxruntime
+    session may be run from several threads)."""
+    return _accompanist(str(weights_folder(weights)))
+
+
+def shared_chords(weights: Path | None = None) -> ChordRuntime:
+    return _chords(str(weights_folder(weights)))
 
 
 @lru_cache(maxsize=4)
-def shared_chords(weights: str | None = None) -> ChordRuntime:
-    return ChordRuntime(Path(weights) if weights else None)
+def _accompanist(folder: str) -> AccompanistRuntime:
+    return AccompanistRuntime(Path(folder))
+
+
+@lru_cache(maxsize=4)
+def _chords(folder: str) -> ChordRuntime:
+    return ChordRuntime(Path(folder))
