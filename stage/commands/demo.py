@@ -91,7 +91,7 @@ def play(args: argparse.Namespace, show: Show, performer: Path | None,
             show_log = _open_log(args, show, performer, tracks, crowd)
             songs = show_plugins(show, performer, tracks, follow=args.follow, seed=args.seed,
                                  crowd=crowd and LoggedLink(crowd, show_log),
-                                 cues=bool(args.osc))
+                                 cues=bool(args.osc), live=True)
             try:
                 return _live(args, songs, show, crowd, show_log)
             finally:
