@@ -14,12 +14,14 @@ and it releases every note and pedal at the end, so the tail always decays to si
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import importlib.util
 import logging
 import os
 import queue
+import sys
 import threading
 import wave
 from dataclasses import dataclass
@@ -85,7 +87,10 @@ def _bundled_soundfonts() -> list[Path]:
 
 def _fluidsynth() -> Any:
     try:
-        import fluidsynth
+        # pyfluidsynth prints where it found the library when $CI is set: stdout is ours
+        # (`stage analyze --json` prints one JSON object there), so it goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            import fluidsynth
     except ImportError as exc:  # pyfluidsynth raises ImportError when libfluidsynth is absent
         raise SynthError(f"FluidSynth is not available ({exc}): apt-get install fluidsynth "
                          "and pip install pyfluidsynth") from None
