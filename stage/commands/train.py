@@ -1,6 +1,7 @@
-"""``stage train accompanist|chords``: train a model on POP909 (001-700; 701-800 validate),
-seeded and resumable, then export it to ONNX and (with ``--ship``) write the shipped weights
-and their card figures into stage/accompany/model/weights/."""
+"""``stage train accompanist|chords|beats``: train a model on POP909 (001-700; 701-800
+validate), seeded and resumable (beats: its renders are cached, the run is not), then export
+it to ONNX and (with ``--ship``) write the shipped weights and their card figures into
+stage/accompany/model/weights/. ``beats`` is the audio follower's causal beat model."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 DEFAULTS = {"accompanist": {"steps": 6000, "batch": 64, "lr": 1e-3},
-            "chords": {"steps": 4000, "batch": 32, "lr": 2e-3}}
+            "chords": {"steps": 4000, "batch": 32, "lr": 2e-3},
+            "beats": {"steps": 1500, "batch": 24, "lr": 3e-3}}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     from stage.accompany.model.loop import RunSettings
     from stage.accompany.model.nets import AccompanistConfig, ChordConfig
 
+    if args.model == "beats":
+        return _train_beats(args)
     defaults = DEFAULTS[args.model]
     settings = RunSettings(steps=args.steps or int(defaults["steps"]),
                            batch=args.batch or int(defaults["batch"]),
@@ -70,6 +74,46 @@ def run(args: argparse.Namespace) -> int:
     target = training.WEIGHTS_DIR if args.ship else settings.out / "export"
     card = ship(args.model, model, info, target)
     print(json.dumps({"model": args.model, "written": str(target),
+                      "checkpoint_sha256": card["checkpoint_sha256"],
+                      "final": info["history"][-1] if info["history"] else None}))
+    return 0
+
+
+def _train_beats(args: argparse.Namespace) -> int:
+    """Render POP909 training songs (``--limit`` of them, a seeded draw from 001-700; 360 by
+    default) and 20 validation songs, train the beat GRU, export it."""
+    import os
+
+    import numpy as np
+
+    from stage.engine.follow.audio_beat_data import TRAIN_SONGS, load_songs
+    from stage.engine.follow.audio_beat_model import WEIGHTS_DIR
+    from stage.engine.follow.audio_beat_train import BeatConfig, BeatRun, ship, train
+
+    data = Path(os.environ.get("STAGE_DATA", Path(__file__).resolve().parents[3] / "shared"
+                               / "data")) / "pop909"
+    cache = args.out / "beats" / "audio"
+    order = np.random.default_rng(args.seed).permutation(np.asarray(TRAIN_SONGS))
+    numbers = [int(n) for n in order[: args.limit or 360]]
+    valid = load_songs(list(range(781, 801)), data, cache, args.seed)
+    songs = load_songs(numbers, data, cache, args.seed)
+    if not songs or not valid:
+        log.error("no POP909 songs rendered from %s", data)
+        return 1
+    defaults = DEFAULTS["beats"]
+    run = BeatRun(steps=args.steps or int(defaults["steps"]),
+                  batch=args.batch or int(defaults["batch"]),
+                  lr=args.lr or float(defaults["lr"]), seed=args.seed, threads=args.threads,
+                  every=min(args.every, args.steps or int(defaults["steps"])))
+    config = BeatConfig(hidden=args.width) if args.width else BeatConfig()
+    net, info = train(songs, valid, config, run)
+    info.update({"command": "stage train beats" + (f" --steps {args.steps}" if args.steps
+                                                    else ""),
+                 "seed": args.seed, "steps": run.steps, "batch": run.batch, "lr": run.lr,
+                 "train_songs": len(songs), "valid_songs": [s.number for s in valid]})
+    target = WEIGHTS_DIR if args.ship else args.out / "beats" / "export"
+    card = ship(net, info, target)
+    print(json.dumps({"model": "beats", "written": str(target),
                       "checkpoint_sha256": card["checkpoint_sha256"],
                       "final": info["history"][-1] if info["history"] else None}))
     return 0

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from stage.engine.events import MidiMessage
+from stage.engine.follow.audio_beat_model import BeatActivations, BeatListener, load_beat_model
 from stage.engine.follow.audio_features import AudioFrame, AudioOnset, FrontEnd
 from stage.engine.follow.audio_follow import AUDIO_PORT
 from stage.engine.follow.audio_pitch import PitchEvent, PitchNotes
@@ -41,6 +42,8 @@ BLOCK_SIZES = (64, 128, 256, 512)
 """Block sizes (frames) the input is made for."""
 _FEATURE_HISTORY = 2048
 """Hops kept for the follower (about 20 s): the engine drains them every few ms."""
+_BEAT_HISTORY = 512
+"""Blocks of beat activations kept for the follower (at least 5 s of 10 ms frames)."""
 
 
 class RingBuffer:
@@ -100,7 +103,7 @@ class AudioInput(Input):
 
     def __init__(self, device: str | int | None = None, sample_rate: int = 48_000,
                  blocksize: int = 128, channel: int = 0, ring_s: float = 2.0,
-                 midi_channel: int = 0, pitch: bool = True) -> None:
+                 midi_channel: int = 0, pitch: bool = True, beat_model: bool = True) -> None:
         if blocksize not in BLOCK_SIZES:
             raise ValueError(f"block size must be one of {BLOCK_SIZES}")
         self.device = device
@@ -111,6 +114,11 @@ class AudioInput(Input):
         self.midi_channel = midi_channel
         self.ring = RingBuffer(int(ring_s * sample_rate))
         self.front = FrontEnd(sample_rate)
+        # The beat model runs here too, on the analysis thread (the follower falls back to
+        # its onset tracker when the weights are missing).
+        model = load_beat_model() if beat_model else None
+        self.beat_listener = BeatListener(sample_rate, model) if model is not None else None
+        self.activations: deque[BeatActivations] = deque(maxlen=_BEAT_HISTORY)
         self.notes = PitchNotes() if pitch else None
         self.frames: deque[AudioFrame] = deque(maxlen=_FEATURE_HISTORY)
         self.onsets: deque[AudioOnset] = deque(maxlen=256)
@@ -132,6 +140,7 @@ class AudioInput(Input):
         self._inbox = inbox
         self.frames.clear()
         self.onsets.clear()
+        self.activations.clear()
         if self._stream is None:
             self._open()
 
@@ -193,6 +202,10 @@ class AudioInput(Input):
         frames, onsets = self.front.push(samples)
         self.frames.extend(frames)
         self.onsets.extend(onsets)
+        if self.beat_listener is not None:
+            activations = self.beat_listener.push(samples)
+            if len(activations):
+                self.activations.append(activations)
         if self.notes is not None:
             for frame in frames:
                 self._send(self.notes.update(frame))
@@ -225,6 +238,20 @@ class AudioInput(Input):
             onsets.append(dataclasses.replace(onset, time=onset.time + offset,
                                               known_at=onset.known_at + offset))
         return frames, onsets
+
+    def drain_beats(self) -> BeatActivations | None:
+        """Beat activations since the last call (show seconds), or None without the model."""
+        if self.beat_listener is None:
+            return None
+        blocks: list[BeatActivations] = []
+        while self.activations:
+            blocks.append(self.activations.popleft())
+        if not blocks:
+            return None
+        offset = self._offset_s()
+        return BeatActivations(np.concatenate([b.times for b in blocks]) + offset,
+                               np.concatenate([b.beat for b in blocks]),
+                               np.concatenate([b.downbeat for b in blocks]))
 
     def _offset_s(self) -> float:
         first = self._first_sample_ns

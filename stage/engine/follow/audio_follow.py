@@ -21,6 +21,8 @@ import numpy as np
 
 from stage.engine.chart import ChordChart
 from stage.engine.events import MidiMessage
+from stage.engine.follow.audio_beat import NeuralBeats
+from stage.engine.follow.audio_beat_model import BeatActivations
 from stage.engine.follow.audio_features import AudioFrame, AudioOnset
 from stage.engine.follow.beat import BeatTracker
 from stage.engine.follow.midi import MidiFollower, TapConfig
@@ -54,6 +56,14 @@ class AudioFeed(Protocol):
 
     def drain(self) -> tuple[list[AudioFrame], list[AudioOnset]]:
         """Everything analysed since the last call, times in show seconds."""
+        ...
+
+
+class BeatFeed(AudioFeed, Protocol):
+    """A feed that also runs the beat model (see stage.engine.audio)."""
+
+    def drain_beats(self) -> BeatActivations | None:
+        """The beat activations since the last call (show seconds), or None without a model."""
         ...
 
 
@@ -105,21 +115,31 @@ class AudioFollower(MidiFollower):
     """Follows tempo, beat, bar, chord and key from audio features, and MIDI when heard too.
 
     ``feed`` (live) is drained on every call from the engine; offline, hand the features in
-    with :meth:`hear_audio`. Other arguments as for :class:`MidiFollower`.
+    with :meth:`hear_audio`. With ``neural_beats`` the beat comes from the beat model's
+    activations (:class:`NeuralBeats`; handed in with the features, or drained from a feed
+    that runs the model), else from onsets through the shared tracker; None: the model's
+    beat when the feed runs one. Other arguments as for :class:`MidiFollower`.
     """
 
     def __init__(self, meter: Meter | None = None, tempo_prior_bpm: float = 120.0,
                  chart: ChordChart | None = None, key_prior: Key | None = None,
                  tap: TapConfig | None = None, log_decisions: bool = False,
                  steer: bool = True, feed: AudioFeed | None = None,
-                 beat_window_s: float = AUDIO_BEAT_WINDOW_S, hop_s: float = 0.0107) -> None:
+                 beat_window_s: float = AUDIO_BEAT_WINDOW_S, hop_s: float = 0.0107,
+                 neural_beats: bool | None = None) -> None:
         super().__init__(meter, tempo_prior_bpm, chart, key_prior, tap,
                          log_decisions=log_decisions, steer=steer)
-        # The shared tracker, with its window in seconds: a beat is decided ``beat_window_s``
-        # after it falls, whatever the tempo.
         period = 60.0 / tempo_prior_bpm
-        self.beats = BeatTracker(period, window=beat_window_s / period, period_gain=0.35,
-                                 phase_gain=1.0)
+        if neural_beats is None:
+            neural_beats = getattr(feed, "beat_listener", None) is not None
+        self.neural: NeuralBeats | None = NeuralBeats(period) if neural_beats else None
+        if self.neural is not None:
+            self.beats = self.neural  # type: ignore[assignment]  # the same interface
+        else:
+            # The shared tracker, with its window in seconds: a beat is decided
+            # ``beat_window_s`` after it falls, whatever the tempo.
+            self.beats = BeatTracker(period, window=beat_window_s / period, period_gain=0.35,
+                                     phase_gain=1.0)
         self.fused = FusedNoteRecord(hop_s)
         self.notes = self.fused
         self.feed = feed
@@ -139,9 +159,17 @@ class AudioFollower(MidiFollower):
 
     # -- audio ---------------------------------------------------------------------------
     def hear_audio(self, frames: Sequence[AudioFrame], onsets: Sequence[AudioOnset],
-                   now_ns: int, tempo: TempoMap) -> None:
-        """Take the features analysed up to ``now_ns`` (ns since the origin)."""
+                   now_ns: int, tempo: TempoMap,
+                   activations: BeatActivations | None = None) -> None:
+        """Take the features (and beat activations) analysed up to ``now_ns`` (ns since the
+        origin)."""
         now = now_ns / NS_PER_S
+        if self.neural is not None and activations is not None and len(activations):
+            first = not self.neural.started
+            beats = self.neural.hear(activations)
+            if first and beats and self.steer_map:
+                self.grid.place_origin(int(beats[0].time * NS_PER_S), tempo)
+            self._after_beats(beats, now)
         for frame in frames:
             self.fused.add_frame(frame)
             if frame.rms_db > -60.0:
@@ -161,7 +189,7 @@ class AudioFollower(MidiFollower):
         # estimate of each onset's lowest note did no better on POP909 renders: an 85 ms
         # window cannot tell bass semitones apart, a longer one would be late.)
         beats = self.beats.onset(onset.time, velocity, _LOW_PITCH if onset.low else _HIGH_PITCH)
-        if first and self.steer_map:
+        if first and self.steer_map and self.neural is None:
             self.grid.place_origin(int(onset.time * NS_PER_S), tempo)
         self._after_beats(beats, onset.known_at)
 
@@ -169,5 +197,7 @@ class AudioFollower(MidiFollower):
         if self.feed is None:
             return
         frames, onsets = self.feed.drain()
-        if frames or onsets:
-            self.hear_audio(frames, onsets, now_ns, tempo)
+        drain_beats = getattr(self.feed, "drain_beats", None)
+        activations = drain_beats() if drain_beats is not None else None
+        if frames or onsets or activations is not None:
+            self.hear_audio(frames, onsets, now_ns, tempo, activations)

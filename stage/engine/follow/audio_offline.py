@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from stage.engine.chart import ChordChart
+from stage.engine.follow.audio_beat_model import BeatListener, BeatModel, load_beat_model
 from stage.engine.follow.audio_features import FrontEnd
 from stage.engine.follow.audio_follow import AUDIO_BEAT_WINDOW_S, AudioFollower
 from stage.engine.follow.offline import analysis
@@ -65,17 +66,25 @@ class AudioAnalysis:
 
 def follow_samples(samples: np.ndarray, sample_rate: int, meter: Meter, tempo_prior_bpm: float,
                    chart: ChordChart | None = None, key_prior: Key | None = None,
-                   beat_window_s: float = AUDIO_BEAT_WINDOW_S) -> AudioAnalysis:
-    """Follow ``samples`` (mono) block by block; ``tempo_prior_bpm`` in beats of ``meter``."""
+                   beat_window_s: float = AUDIO_BEAT_WINDOW_S,
+                   beat_model: BeatModel | bool | None = True) -> AudioAnalysis:
+    """Follow ``samples`` (mono) block by block; ``tempo_prior_bpm`` in beats of ``meter``.
+    ``beat_model``: True for the shipped beat model (the onset tracker when it is missing),
+    False for the onset tracker, or a loaded model."""
     front = FrontEnd(sample_rate)
+    model = load_beat_model() if beat_model is True else beat_model or None
+    listener = BeatListener(sample_rate, model) if model is not None else None
     follower = AudioFollower(meter, tempo_prior_bpm, chart, key_prior, log_decisions=True,
-                             beat_window_s=beat_window_s, hop_s=front.hop_s)
+                             beat_window_s=beat_window_s, hop_s=front.hop_s,
+                             neural_beats=listener is not None)
     tempo = TempoMap(tempo_prior_bpm * meter.ticks_per_beat / PPQ)
     started = time.process_time()
     for start in range(0, len(samples), BLOCK):
-        frames, onsets = front.push(samples[start:start + BLOCK])
-        if frames or onsets:
-            follower.hear_audio(frames, onsets, int(front.now * NS_PER_S), tempo)
+        block = samples[start:start + BLOCK]
+        frames, onsets = front.push(block)
+        activations = listener.push(block) if listener is not None else None
+        if frames or onsets or activations is not None:
+            follower.hear_audio(frames, onsets, int(front.now * NS_PER_S), tempo, activations)
     audio_s = len(samples) / sample_rate
     follower.state(int((audio_s + _TAIL_S) * NS_PER_S), tempo)
     cpu_s = time.process_time() - started

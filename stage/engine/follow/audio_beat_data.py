@@ -1,0 +1,181 @@
+"""Training audio for the beat model: POP909 songs 001-700 rendered with FluidSynth.
+
+Each song is rendered once at ``RATE`` (16 kHz: the beat features stop at 7.6 kHz, and
+FluidSynth renders it ~200x real time here) with General MIDI programs drawn per track, a
+random level, a synthetic room (an exponentially decaying noise burst, random decay and
+mix) and pink-ish noise at a random level; then turned into beat features
+(:mod:`audio_beat_features`) and per-frame targets from ``beat_midi.txt``. Each song's
+arrays are cached as ``NNN.npz`` under the run's folder. Songs 701-800 validate; ASAP is
+never used for training (it is evaluation-only here).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from stage.engine.follow.audio_beat_features import BeatFeatures
+
+log = logging.getLogger(__name__)
+
+RATE = 16_000
+TRAIN_SONGS = range(1, 701)
+VALID_SONGS = range(701, 801)
+PROGRAMS = (0, 1, 2, 4, 5, 6, 11, 12, 16, 19, 21, 24, 25, 26, 27, 40, 41, 42, 46, 48, 49, 52,
+            56, 57, 60, 61, 64, 65, 66, 68, 71, 73, 74, 80, 81, 88, 89)
+"""GM programs drawn per track: pianos, mallets, organs, accordion, guitars, strings, harp,
+choir, brass, reeds, pipes, leads, pads."""
+_DRUMS = 0.3
+"""Share of songs that get synthetic drums or a click (a band or a click track live)."""
+
+
+@dataclass(frozen=True)
+class SongAudio:
+    """One rendered song: ``features`` frames x FEATURES (float16) and per frame ``beat``
+    and ``downbeat`` targets (float32, 0-1)."""
+
+    number: int
+    features: np.ndarray
+    beat: np.ndarray
+    downbeat: np.ndarray
+
+
+def targets(annotation: Path, frames: int, hop_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Beat and downbeat targets: 1 on the frame a beat first reaches (frame ``i`` ends at
+    ``(i + 1) * hop_s``), 0.5 on its neighbours (annotations are not sample-exact)."""
+    rows = np.loadtxt(annotation, ndmin=2)
+    beat, downbeat = np.zeros(frames, np.float32), np.zeros(frames, np.float32)
+    for target, times in ((beat, rows[:, 0]), (downbeat, rows[rows[:, 2] > 0.5, 0])):
+        index = np.floor(times / hop_s).astype(int)
+        index = index[(index >= 0) & (index < frames)]
+        for shift in (-1, 1):
+            near = np.clip(index + shift, 0, frames - 1)
+            target[near] = np.maximum(target[near], 0.5)
+        target[index] = 1.0
+    return beat, downbeat
+
+
+def with_programs(midi_path: Path, rng: np.random.Generator, out: Path) -> Path:
+    """A copy of ``midi_path`` whose note tracks play random programs."""
+    import mido
+
+    midi = mido.MidiFile(str(midi_path))
+    for track in midi.tracks:
+        channels = sorted({m.channel for m in track if m.type in ("note_on", "note_off")})
+        if not channels:
+            continue
+        program = int(rng.choice(PROGRAMS))
+        kept = [m for m in track if m.type != "program_change"]
+        track.clear()
+        track.extend([mido.Message("program_change", channel=ch, program=program, time=0)
+                      for ch in channels if ch != 9])
+        track.extend(kept)
+    midi.save(str(out))
+    return out
+
+
+def _hit(kind: str, rng: np.random.Generator) -> np.ndarray:
+    """One synthetic percussion hit at ``RATE``: kick, snare, hat or click."""
+    n = int(0.25 * RATE)
+    t = np.arange(n) / RATE
+    if kind == "kick":
+        sweep = 2 * np.pi * np.cumsum(45 + 90 * np.exp(-t / 0.03)) / RATE
+        return np.asarray(np.sin(sweep) * np.exp(-t / 0.12))
+    noise = rng.standard_normal(n)
+    if kind == "snare":
+        return np.asarray((0.6 * noise + 0.5 * np.sin(2 * np.pi * 190 * t)) * np.exp(-t / 0.07))
+    if kind == "hat":
+        return np.asarray(np.diff(noise, prepend=0.0) * 0.5 * np.exp(-t / 0.02))
+    return np.asarray(np.sin(2 * np.pi * 1500 * t) * np.exp(-t / 0.01))  # a click
+
+
+def percussion(samples: np.ndarray, annotation: Path, rng: np.random.Generator) -> np.ndarray:
+    """A drum kit (kick on 1 and 3, snare on 2 and 4, hats on eighths) or a metronome
+    click, on the annotated beats with a little timing noise; the audio it is mixed into
+    is taken as is (POP909 has no drums)."""
+    rows = np.loadtxt(annotation, ndmin=2)
+    out = samples.copy()
+    level = float(np.abs(samples).max()) * rng.uniform(0.3, 1.0)
+    kit = rng.random() < 0.75
+    hits = {name: _hit(name, rng) for name in ("kick", "snare", "hat", "click")}
+    count = 0
+    for i, (time, _, downbeat) in enumerate(rows):
+        count = 0 if downbeat > 0.5 else count + 1
+        step = rows[i + 1, 0] - time if i + 1 < len(rows) else 0.5
+        if kit:
+            layers = [("kick" if count % 2 == 0 else "snare", 0.0), ("hat", 0.0),
+                      ("hat", 0.5 * step)]
+        else:
+            layers = [("click", 0.0)]
+        for name, delay in layers:
+            start = int((time + delay + rng.normal(0, 0.005)) * RATE)
+            if start < 0 or start >= len(out):
+                continue
+            hit = hits[name][: len(out) - start]
+            gain = level * (0.35 if name == "hat" else 1.0) * (1.5 if downbeat > 0.5 and
+                                                                 not kit else 1.0)
+            out[start:start + len(hit)] += gain * rng.uniform(0.7, 1.0) * hit
+    return out
+
+
+def room(samples: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random room and noise floor: reverb (decay 0.2-1.6 s, mix 0-50 %), level -20..0 dB,
+    noise -70..-35 dBFS (white, filtered towards pink)."""
+    decay = rng.uniform(0.2, 1.6)
+    length = int(decay * RATE)
+    response = rng.standard_normal(length) * np.exp(-6.9 * np.arange(length) / length)
+    response /= np.sqrt((response ** 2).sum())
+    size = 1 << int(np.ceil(np.log2(len(samples) + length)))
+    wet = np.fft.irfft(np.fft.rfft(samples, size) * np.fft.rfft(response, size), size)
+    mix = rng.uniform(0.0, 0.5)
+    out = (1 - mix) * samples + mix * wet[: len(samples)]
+    out *= 10 ** (rng.uniform(-20, 0) / 20) / max(float(np.abs(out).max()), 1e-6) * 0.7
+    noise = rng.standard_normal(len(out))
+    noise = np.convolve(noise, [0.5, 0.3, 0.2], mode="same")  # tilt towards pink
+    noise *= 10 ** (rng.uniform(-70, -35) / 20) / max(float(noise.std()), 1e-9)
+    return np.asarray(out + noise)
+
+
+def render_song(number: int, pop909: Path, cache: Path, seed: int) -> SongAudio | None:
+    """Render, augment and featurise POP909 song ``number`` (cached); None when missing."""
+    path = cache / f"{number:03d}.npz"
+    if path.exists():
+        data = np.load(path)
+        return SongAudio(number, data["features"], data["beat"], data["downbeat"])
+    folder = pop909 / f"{number:03d}"
+    if not (folder / "beat_midi.txt").exists():
+        return None
+    from stage.engine.follow.audio_offline import read_wav
+    from stage.engine.ports.synth import render_wav
+
+    rng = np.random.default_rng(seed * 1000 + number)
+    cache.mkdir(parents=True, exist_ok=True)
+    midi = with_programs(folder / f"{number:03d}.mid", rng, cache / f"{number:03d}.mid")
+    wav = cache / f"{number:03d}.wav"
+    render_wav(midi, wav, sample_rate=RATE)
+    samples, _ = read_wav(wav)
+    wav.unlink()
+    midi.unlink()
+    if rng.random() < _DRUMS:
+        samples = percussion(samples, folder / "beat_midi.txt", rng)
+    front = BeatFeatures(RATE)
+    features, _ = front.push(room(samples, rng))
+    beat, downbeat = targets(folder / "beat_midi.txt", len(features), front.hop_s)
+    features = features.astype(np.float16)
+    np.savez(path, features=features, beat=beat, downbeat=downbeat)
+    return SongAudio(number, features, beat, downbeat)
+
+
+def load_songs(numbers: range | list[int], pop909: Path, cache: Path,
+               seed: int) -> list[SongAudio]:
+    songs = []
+    for number in numbers:
+        song = render_song(number, pop909, cache, seed)
+        if song is not None:
+            songs.append(song)
+            if len(songs) % 25 == 0:
+                log.info("beat audio: %d songs ready (last %03d)", len(songs), number)
+    return songs
