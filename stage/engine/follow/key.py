@@ -1,82 +1,93 @@
-"""Key tracking: a decaying pitch-class memory correlated with key profiles, with hysteresis.
+"""Key tracking: per-beat evidence scored by a learned model, with hysteresis.
 
-Pure: :class:`KeyTracker` is fed chroma (pitch-class weights) per beat with its time in
-seconds. A modulation is accepted when another key has led for ``confirm_s`` seconds, so a
-borrowed chord does not change the key but a new section does.
+Pure: :class:`KeyTracker` is fed, per beat, the pitch-class weights heard since the last
+beat, the beat's bass note and the chord decided on the beat before (all known by then), with
+the time in seconds. :class:`~stage.engine.follow.key_model.KeyModel` turns memories of them
+at several time scales into a probability per key. The key is named at the first beat with
+notes (time before a decision is lost time), and changes when another key has led by
+``margin`` (log probability) for ``confirm`` beats in a row and ``confirm_s`` seconds: a
+borrowed chord or a tonicised bar does not change the key, a new section does.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from stage.engine.harmony import Key
+from stage.engine.follow.key_model import KeyEvidence, KeyModel
+from stage.engine.harmony import Chord, Key
 
 # Pitch-class profiles measured on POP909's training songs (001-700) by
 # ``python -m stage.engine.follow.chord_fit --keys``: the played weights relative to the
 # annotated tonic (pop's minor is Aeolian: a strong flat seventh, hardly a leading tone).
+# They seed the evidence with a setlist's key.
 _MAJOR = np.array([0.998, 0.011, 0.637, 0.016, 0.669, 0.477, 0.022, 1.0, 0.036, 0.62,
                    0.037, 0.357])
 _MINOR = np.array([1.0, 0.022, 0.412, 0.691, 0.035, 0.601, 0.019, 0.89, 0.394, 0.036,
                    0.655, 0.076])
 
+KEYS: tuple[Key, ...] = tuple(Key(tonic, mode) for mode in ("maj", "min")
+                              for tonic in range(12))
+"""The 24 keys in the model's order: 12 major tonics, then 12 minor."""
 
-def _profiles() -> tuple[np.ndarray, list[Key]]:
-    rows, keys = [], []
-    for mode, profile in (("maj", _MAJOR), ("min", _MINOR)):
-        for tonic in range(12):
-            row = np.roll(profile, tonic)
-            rows.append((row - row.mean()) / row.std())
-            keys.append(Key(tonic, mode))
-    return np.array(rows), keys
+_PRIOR_S = 4.0
+"""Seconds of imagined evidence a setlist's key is worth: real playing soon outweighs it."""
 
-
-_PROFILES, _KEYS = _profiles()
+_MODEL: KeyModel | None = None
 
 
-def key_scores(chroma: np.ndarray) -> np.ndarray:
-    """Correlation of ``chroma`` with each key profile (12 major, then 12 minor)."""
-    spread = chroma.std()
-    if spread <= 0:
-        return np.zeros(len(_KEYS))
-    return np.asarray(_PROFILES @ ((chroma - chroma.mean()) / spread) / 12.0)
+def default_model() -> KeyModel:
+    """The shipped model (``key_weights.json``), loaded once."""
+    global _MODEL
+    if _MODEL is None:
+        _MODEL = KeyModel.load()
+    return _MODEL
+
+
+def key_index(key: Key) -> int:
+    """The key's row in :data:`KEYS`."""
+    return key.tonic % 12 + (12 if key.mode == "min" else 0)
 
 
 class KeyTracker:
-    """``memory_s`` is the decay time of the pitch-class memory (seconds)."""
+    """Names the key from per-beat evidence; ``prior`` is the setlist's key, if any."""
 
-    def __init__(self, prior: Key | None = None, memory_s: float = 24.0,
-                 confirm_s: float = 6.0, margin: float = 0.03) -> None:
-        self.memory_s = memory_s
-        self.confirm_s = confirm_s
+    def __init__(self, prior: Key | None = None, confirm: int = 2, margin: float = 0.5,
+                 confirm_s: float = 0.0, model: KeyModel | None = None) -> None:
+        self.model = model or default_model()
+        self.confirm = confirm
         self.margin = margin
+        self.confirm_s = confirm_s
         self.key = prior
-        self._memory = np.zeros(12)
-        self._last_time: float | None = None
-        self._challenger: Key | None = None
+        self.evidence = KeyEvidence(self.model.taus)
+        self.log_posterior = np.full(24, -np.log(24.0))
+        self._challenger: int | None = None
+        self._challenger_beats = 0
         self._challenger_since = 0.0
         if prior is not None:
-            # A prior is a few seconds of imagined evidence: real playing soon outweighs it.
-            self._memory = np.roll(_MAJOR if prior.mode == "maj" else _MINOR, prior.tonic) * 2.0
+            profile = _MAJOR if prior.mode == "maj" else _MINOR
+            self.evidence.seed(np.roll(profile, prior.tonic), prior.tonic,
+                               Chord(prior.tonic, prior.mode), _PRIOR_S)
 
-    def update(self, time: float, chroma: np.ndarray) -> Key | None:
-        """Add ``chroma`` heard up to ``time`` (seconds); returns the key now decided."""
-        if self._last_time is not None:
-            self._memory *= math.exp(-(time - self._last_time) / self.memory_s)
-        self._last_time = time
-        self._memory += chroma
-        scores = key_scores(self._memory)
-        best = _KEYS[int(np.argmax(scores))]
-        if self.key is None:
-            if self._memory.sum() > 1.0:
-                self.key = best
+    def update(self, time: float, chroma: np.ndarray, bass: int | None = None,
+               chord: Chord | None = None) -> Key | None:
+        """Add a beat heard up to ``time`` (seconds): ``chroma`` since the last update, its
+        lowest pitch ``bass``, the previous beat's ``chord``; returns the key now decided."""
+        self.evidence.add(time, chroma, bass, chord)
+        if not self.evidence.heard:
             return self.key
-        current_score = scores[_KEYS.index(self.key)]
-        if best == self.key or scores.max() - current_score < self.margin:
+        self.log_posterior = self.model.log_posterior(self.evidence.shares())
+        best = int(np.argmax(self.log_posterior))
+        if self.key is None:
+            self.key = KEYS[best]
+            return self.key
+        current = key_index(self.key)
+        if best == current or self.log_posterior[best] - self.log_posterior[current] < self.margin:
             self._challenger = None
         elif best != self._challenger:
-            self._challenger, self._challenger_since = best, time
-        elif time - self._challenger_since >= self.confirm_s:
-            self.key, self._challenger = best, None
+            self._challenger, self._challenger_beats, self._challenger_since = best, 0, time
+        else:
+            self._challenger_beats += 1
+            if (self._challenger_beats >= self.confirm
+                    and time - self._challenger_since >= self.confirm_s):
+                self.key, self._challenger = KEYS[best], None
         return self.key

@@ -197,7 +197,8 @@ class MidiFollower:
         since = self._key_heard_until if self._key_heard_until is not None else beat.time
         key_chroma, _ = self.notes.weights(since, decided_at)
         self._key_heard_until = decided_at
-        key = self.keys.update(decided_at, key_chroma)
+        # The key hears the beat's bass and the chord decided on the beat before.
+        key = self.keys.update(decided_at, key_chroma, bass, self.chord)
         if key != self.key and key is not None and self.log is not None:
             self.log.keys.append(Decision(decided_at, decided_at, key.label))
         self.key = key
