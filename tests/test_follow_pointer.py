@@ -7,7 +7,15 @@ import pytest
 
 from stage.engine.follow.beat import Beat
 from stage.engine.follow.onsets import BASS, SINGLE, OnsetGrouper
-from stage.engine.follow.pointer import CELLS, TEMPLATE, BeatPointer
+from stage.engine.follow.pointer import (
+    ACCENT_EDGES,
+    ACCENT_TEMPLATE,
+    CELLS,
+    GAP_TEMPLATE,
+    TEMPLATE,
+    BeatPointer,
+    _load_given,
+)
 
 Onsets = list[tuple[float, int, int]]
 
@@ -112,3 +120,41 @@ def test_tap_tempo_sets_the_tempo_even_far_from_the_prior() -> None:
     assert beats[-1].time == pytest.approx(2.4)
     later = pointer.advance(3.5)
     assert later[0].time == pytest.approx(3.2, abs=0.02)
+
+
+def dotted(start: float, period: float, count: int) -> Onsets:
+    """A one-line dotted rhythm at one loudness: a long note on each beat, a short one on
+    its last sixteenth. Only how long each note is followed by silence shows the beat."""
+    out: Onsets = []
+    for k in range(count):
+        out.append((start + k * period, 90, 62))
+        out.append((start + (k + 0.75) * period, 90, 62))
+    return out
+
+
+def settled_at(beats: list[Beat], start: float, period: float) -> int:
+    """Index of the first beat from which every beat is on the true grid."""
+    on = [abs((b.time - start) / period - round((b.time - start) / period)) < 0.1
+          for b in beats]
+    off = [i for i, good in enumerate(on) if not good]
+    return off[-1] + 1 if off else 0
+
+
+def test_the_gap_after_a_note_shows_which_note_is_on_the_beat(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    period = 0.5
+    onsets = dotted(1.0, period, 40)[1:]  # it starts on the short pickup note
+    # The learned gap evidence fully trusted (the follower tempers it), against none.
+    monkeypatch.setattr("stage.engine.follow.pointer.GAP_TEMPLATE", _load_given("gap")[1])
+    heard = settled_at(play(BeatPointer(period), onsets, 21.0), 1.0, period)
+    monkeypatch.setattr("stage.engine.follow.pointer.GAP_TEMPLATE", np.ones_like(GAP_TEMPLATE))
+    blind = settled_at(play(BeatPointer(period), onsets, 21.0), 1.0, period)
+    assert heard < 20  # within ten bars the long notes are taken for the beat
+    assert heard + 4 <= blind  # a bar or more sooner than without the gaps
+
+
+def test_accents_lean_to_the_beat() -> None:
+    loud = int(np.searchsorted(ACCENT_EDGES, 1.3))
+    soft = int(np.searchsorted(ACCENT_EDGES, 0.7))
+    for kind in (BASS, SINGLE):
+        assert ACCENT_TEMPLATE[0, kind, loud, 0] > ACCENT_TEMPLATE[0, kind, soft, 0]

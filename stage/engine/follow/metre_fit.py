@@ -4,6 +4,8 @@ For every onset group (:mod:`stage.engine.follow.onsets`) of every training song
 within its annotated beat (``beat_midi.txt``) is counted in ``CELLS`` cells; the counts,
 blurred by human timing (a few cells) and floored, become a likelihood ratio per class and
 cell: how much more likely an onset of that class is at that point of the beat than anywhere.
+Two refinements are counted the same way, per class: by the gap that follows the onset (in
+beats) and by its accent (its loudness over the last two seconds').
 Songs are split by feel first: a song whose onsets fall more on the beat's thirds than on its
 halves and quarters is a triplet (shuffle, 12/8) song, and gets the triplet template; the
 others the straight one. The beat pointer (:mod:`stage.engine.follow.pointer`) believes in
@@ -28,13 +30,20 @@ from stage.engine.follow.onsets import CLASSES, OnsetGrouper
 from stage.engine.ports.midifile import load_performance
 
 CELLS = 48
+IOI_EDGES = (0.2, 0.3, 0.45, 0.6, 0.9, 1.5)
+"""Bins (beats) of the time from an onset to the next: a note held into a gap is more
+often on the beat (an eighth-note gap after a single note: on it a third of the time, a
+whole beat's gap: two thirds)."""
+ACCENT_EDGES = (0.85, 0.95, 1.05, 1.15)
+"""Bins of an onset's loudness over the last two seconds': accents lean to the beat."""
 TEMPLATE_PATH = Path(__file__).with_name("metre_template.json")
 _BLUR_CELLS = 1.5
 _FLOOR = 0.15
 
 
-def song_phases(midi: Path, beats: np.ndarray) -> list[tuple[int, float]]:
-    """(class, phase in beats 0-1) of every onset group between the first and last beat."""
+def song_phases(midi: Path, beats: np.ndarray) -> list[tuple[int, float, float, float]]:
+    """(class, phase in beats 0-1, beats to the next onset, accent) of every onset group
+    between the first and last beat."""
     grouper = OnsetGrouper()
     groups = []
     for message in load_performance(midi):
@@ -47,10 +56,12 @@ def song_phases(midi: Path, beats: np.ndarray) -> list[tuple[int, float]]:
     if last is not None:
         groups.append(last)
     out = []
-    for group in groups:
+    for group, after in zip(groups, [*groups[1:], None], strict=True):
         i = int(np.searchsorted(beats, group.time + 1e-9)) - 1
         if 0 <= i < len(beats) - 1:
-            out.append((group.kind, (group.time - beats[i]) / (beats[i + 1] - beats[i])))
+            period = beats[i + 1] - beats[i]
+            gap = (after.time - group.time) / period if after is not None else 99.0
+            out.append((group.kind, (group.time - beats[i]) / period, gap, group.accent))
     return out
 
 
@@ -66,6 +77,15 @@ def template(counts: np.ndarray) -> np.ndarray:
     return (1.0 - _FLOOR) * ratio + _FLOOR
 
 
+def given_template(counts: np.ndarray) -> np.ndarray:
+    """Per class, bin (of the gap after it, or its accent) and cell: how much more likely
+    that phase is for an onset of that class in that bin than for any onset of that class
+    (classes x bins x CELLS)."""
+    by_class = template(counts.sum(axis=1))
+    return np.stack([template(counts[:, b]) for b in range(counts.shape[1])],
+                    axis=1) / by_class[:, None, :]
+
+
 def is_triplet(counts: np.ndarray) -> bool:
     """More onsets on the beat's thirds than on its halves and quarters."""
     total = counts.sum(axis=0)
@@ -75,22 +95,32 @@ def is_triplet(counts: np.ndarray) -> bool:
 
 
 def fit(data: Path, songs: range) -> dict[str, object]:
-    counts = np.zeros((2, len(CLASSES), CELLS))  # straight, triplet
+    bins, levels = len(IOI_EDGES) + 1, len(ACCENT_EDGES) + 1
+    counts = np.zeros((2, len(CLASSES), bins, CELLS))  # straight, triplet
+    accents = np.zeros((2, len(CLASSES), levels, CELLS))
     used = [0, 0]
     for number in songs:
         folder = data / f"{number:03d}"
         if not folder.is_dir():
             continue
         beats = np.loadtxt(folder / "beat_midi.txt")[:, 0]
-        song = np.zeros((len(CLASSES), CELLS))
-        for kind, phase in song_phases(folder / f"{number:03d}.mid", beats):
-            song[kind, round(phase * CELLS) % CELLS] += 1
-        feel = int(is_triplet(song))
+        song = np.zeros((len(CLASSES), bins, CELLS))
+        loud = np.zeros((len(CLASSES), levels, CELLS))
+        for kind, phase, gap, accent in song_phases(folder / f"{number:03d}.mid", beats):
+            cell = round(phase * CELLS) % CELLS
+            song[kind, int(np.searchsorted(IOI_EDGES, gap)), cell] += 1
+            loud[kind, int(np.searchsorted(ACCENT_EDGES, accent)), cell] += 1
+        feel = int(is_triplet(song.sum(axis=1)))
         counts[feel] += song
+        accents[feel] += loud
         used[feel] += 1
     return {"cells": CELLS, "classes": list(CLASSES), "feels": ["straight", "triplet"],
-            "songs": used, "onsets": counts.sum(axis=2).astype(int).tolist(),
-            "ratio": [np.round(template(c), 4).tolist() for c in counts]}
+            "songs": used, "onsets": counts.sum(axis=(2, 3)).astype(int).tolist(),
+            "ratio": [np.round(template(c.sum(axis=1)), 4).tolist() for c in counts],
+            "gap_edges": list(IOI_EDGES),
+            "gap_ratio": [np.round(given_template(c), 4).tolist() for c in counts],
+            "accent_edges": list(ACCENT_EDGES),
+            "accent_ratio": [np.round(given_template(c), 4).tolist() for c in accents]}
 
 
 def main() -> int:
@@ -101,7 +131,7 @@ def main() -> int:
     args = parser.parse_args()
     result = fit(args.data / "pop909", range(1, 701))
     args.out.write_text(json.dumps(result) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "ratio"}))
+    print(json.dumps({k: v for k, v in result.items() if not k.endswith("ratio")}))
     return 0
 
 

@@ -33,6 +33,7 @@ class OnsetGroup:
     lowest: int
     notes: int = 1
     kind: int = SINGLE  # known once closed
+    accent: float = 1.0  # loudness per note over the last two seconds' (known once closed)
     closed: bool = False
 
 
@@ -42,6 +43,7 @@ class OnsetGrouper:
     def __init__(self) -> None:
         self.open: OnsetGroup | None = None
         self._lows: deque[tuple[float, int]] = deque(maxlen=64)
+        self._loudness: deque[tuple[float, float]] = deque(maxlen=64)
 
     def note_on(self, time: float, velocity: int, pitch: int) -> tuple[OnsetGroup | None, bool]:
         """A note-on at ``time`` (seconds). Returns the group closed by it (or None), and
@@ -73,6 +75,11 @@ class OnsetGrouper:
             group.kind = BASS
         else:
             group.kind = CHORD if group.notes >= 3 else SINGLE
+        loudness = group.strength / group.notes
+        recent = [x for t, x in self._loudness if group.time - t < _BASS_SPAN_S]
+        if recent:
+            group.accent = loudness * len(recent) / sum(recent)
         group.closed = True
         self._lows.append((group.time, group.lowest))
+        self._loudness.append((group.time, loudness))
         return group

@@ -4,8 +4,10 @@ The belief is a grid: ``TEMPI`` beat periods around the setlist's tempo, times `
 phases within the beat. Between onsets the belief moves forward in time (every tempo's phase
 advances at its own rate, the tempo drifts a little and, rarely, jumps); at each onset group
 it is multiplied by the learned metrical template (:mod:`stage.engine.follow.metre_fit`):
-how likely an onset of that kind (bass, chord, single note) is at each phase of the beat.
-Evidence so accumulates over many bars, and a syncopated phrase or a busy off-beat comping
+how likely an onset of that kind (bass, chord, single note) is at each phase of the beat,
+and how that changes when the onset is an accent (louder than the last two seconds). When
+the next onset comes, the silence that followed the group is evidence too (a note held into
+a long gap is most often on a beat). Evidence so accumulates over many bars, and a syncopated phrase or a busy off-beat comping
 pattern cannot pull the beat off by itself.
 
 Beats are read off the belief: the most likely tempo and its phase give the last beat and
@@ -45,8 +47,17 @@ _PHASE_SD = 0.06
 _PRIOR_PULL = 0.2
 """Per beat, the setlist's tempo pulls the belief back this much (its log prior's share)."""
 _PLAYED_WITHIN = 0.1
+_MIN_GAP = 0.5
+"""A beat is never decided closer than this share of a beat after the last one."""
 _REANCHOR_GAP = 1.5
 _REANCHOR_OFF = 0.15
+
+
+_GAP_EXPONENT = 0.5
+"""How far the gap evidence (how long an onset is followed by silence) is trusted: it
+overlaps the class evidence (a bass note is often held), so half; chosen on songs 601-700."""
+_ACCENT_EXPONENT = 1.0
+"""How far the accent evidence (an onset louder than the last two seconds) is trusted."""
 
 
 def _load_template() -> np.ndarray:
@@ -55,7 +66,19 @@ def _load_template() -> np.ndarray:
     return np.asarray(data["ratio"], dtype=float)
 
 
+def _load_given(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Bin edges and likelihood ratios given the class, feels x classes x bins x cells, of
+    ``name`` (gap or accent)."""
+    data = json.loads(TEMPLATE_PATH.read_text())
+    return (np.asarray(data[f"{name}_edges"], dtype=float),
+            np.asarray(data[f"{name}_ratio"], dtype=float))
+
+
 TEMPLATE = _load_template() ** _EXPONENTS[None, :, None]
+GAP_EDGES, GAP_TEMPLATE = _load_given("gap")
+GAP_TEMPLATE = GAP_TEMPLATE ** _GAP_EXPONENT
+ACCENT_EDGES, ACCENT_TEMPLATE = _load_given("accent")
+ACCENT_TEMPLATE = ACCENT_TEMPLATE ** _ACCENT_EXPONENT
 FEELS, CELLS = TEMPLATE.shape[0], TEMPLATE.shape[2]
 _FEEL_PRIOR = np.array([0.95, 0.05])
 """Straight or triplet feel, before the music says: most pop songs are straight."""
@@ -83,6 +106,7 @@ class BeatPointer:
         self._tempo = 0  # index of the believed tempo
         self._phase = 0.0  # believed phase (beats) at _belief_time
         self._onset_times: deque[float] = deque(maxlen=32)
+        self._last_group: OnsetGroup | None = None
         self._log_prior = -0.5 * (np.log(_RATIOS) / _PRIOR_SD) ** 2
         self._cells = np.arange(CELLS)
         self._freqs = np.arange(CELLS // 2 + 1)
@@ -119,6 +143,7 @@ class BeatPointer:
             self._observe(closed)
         if not new:
             return beats
+        self._observe_gap(time)
         self._onset_times.append(time)
         if self._belief_time is None:
             self._start(time, self._tempo_prior(), _FEEL_PRIOR)
@@ -171,6 +196,7 @@ class BeatPointer:
         belief = (feel[:, None, None] * tempo[None, :, None] * phase[None, None, :])
         self._belief = belief / belief.sum()
         self._belief_time = time
+        self._last_group = None
         self._read()
 
     def _observe(self, group: OnsetGroup) -> None:
@@ -179,7 +205,23 @@ class BeatPointer:
             return  # the group that started the belief
         self._move(group.time - self._belief_time)
         self._belief_time = group.time
-        self._belief *= TEMPLATE[:, group.kind, None, :]
+        level = int(np.searchsorted(ACCENT_EDGES, group.accent))
+        evidence = TEMPLATE[:, group.kind] * ACCENT_TEMPLATE[:, group.kind, level]
+        self._belief *= evidence[:, None, :]
+        self._belief /= self._belief.sum()
+        self._last_group = group
+        self._read()
+
+    def _observe_gap(self, time: float) -> None:
+        """The next onset at ``time`` (seconds) tells how long the last group was followed
+        by silence: evidence about that group's place in the beat, applied while the belief
+        still stands at the group's time. Each tempo reads the gap in its own beats. (Before
+        the pause check: a note held into a long silence is most likely on a beat.)"""
+        group, self._last_group = self._last_group, None
+        if group is None or group.time != self._belief_time:
+            return
+        bins = np.searchsorted(GAP_EDGES, (time - group.time) / self.periods)
+        self._belief *= GAP_TEMPLATE[:, group.kind][:, bins, :]
         self._belief /= self._belief.sum()
         self._read()
 
@@ -229,7 +271,7 @@ class BeatPointer:
         last = self._belief_time - self._phase * period
         if self.last_beat is None:
             return last
-        earliest = self.last_beat.time + 0.5 * period
+        earliest = self.last_beat.time + _MIN_GAP * period
         steps = math.ceil((earliest - last) / period)
         return last + max(steps, 0) * period if steps > 0 else last
 
