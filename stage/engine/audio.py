@@ -7,9 +7,11 @@ Threads (see ARCHITECTURE.md):
   counted, never blocking the callback.
 - The analysis thread reads the ring, runs the causal front-end
   (:class:`~stage.engine.follow.audio_features.FrontEnd`; numpy releases the GIL for the
-  FFTs), keeps the features for the follower (bounded deques, drained by
-  :class:`~stage.engine.follow.audio_follow.AudioFollower` on the engine thread) and turns the
-  sung or played pitch into note-on/note-off messages for the engine's inbox (port
+  FFTs) and the beat model (:class:`~stage.engine.follow.audio_beat_model.BeatListener`,
+  onnxruntime on one thread, when its weights are there), keeps the features and beat
+  activations for the follower (bounded deques, drained by
+  :class:`~stage.engine.follow.audio_follow.AudioFollower` on the engine thread) and turns
+  the sung or played pitch into note-on/note-off messages for the engine's inbox (port
   ``"audio"``), which the harmony voices answer like keys pressed.
 
 The engine thread never waits on any of it. Feature times are seconds since the show's
