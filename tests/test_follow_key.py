@@ -3,8 +3,10 @@ modulation but not a borrowed chord, and decides only from what it has heard."""
 
 from __future__ import annotations
 
+import mido
 import numpy as np
 import pytest
+from conftest import data_dir
 
 from stage.engine.events import MidiMessage
 from stage.engine.follow.key import KEYS, KeyTracker, default_model, key_index
@@ -146,3 +148,25 @@ def test_the_follower_decides_keys_only_from_what_it_has_heard() -> None:
     assert heard[0][1] == "A:min"
     assert [k for k in whole if k[0] < cut_s - 1.0] == [k for k in heard if k[0] < cut_s - 1.0]
     assert whole[-1][1] == "Bb:min"  # and the modulation a semitone up is followed
+
+
+def test_a_real_song_s_semitone_lift_is_followed() -> None:
+    # POP909 012 (a training song): E flat major, then the last minute a semitone up at 222 s.
+    folder = data_dir() / "pop909" / "012"
+    if not folder.is_dir():
+        pytest.skip(f"POP909 data not found at {folder} (set STAGE_DATA)")
+    from stage.engine.follow.offline import analyze_messages
+    from stage.engine.ports.midifile import load_performance
+
+    path = folder / "012.mid"
+    first_tempo = next(m.tempo for m in mido.MidiFile(str(path)).tracks[0]
+                       if m.type == "set_tempo")
+    messages = [(m.time_ns, m.data) for m in load_performance(path)]
+    keys = analyze_messages(messages, Meter(4, 4), mido.tempo2bpm(first_tempo))["key"]
+
+    def key_at(seconds: float) -> str:
+        return [k["label"] for k in keys if k["decided_at"] <= seconds][-1]
+
+    assert key_at(60.0) == key_at(220.0) == "Eb:maj"
+    assert key_at(222.0 + 16.0) == "E:maj"
+    assert keys[-1]["label"] == "E:maj"
