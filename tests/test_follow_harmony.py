@@ -122,3 +122,17 @@ def test_training_measures_notes_exactly_as_the_live_follower() -> None:
         live, live_bass = record.weights(begin, end)
         offline, offline_bass = span_weights(*arrays, begin, end)
         assert np.allclose(live, offline) and live_bass == offline_bass
+
+
+def test_the_top_line_is_the_highest_note_sounding() -> None:
+    from stage.engine.follow.notes import NoteRecord
+
+    record = NoteRecord()
+    record.note_on(0.0, 48, 80)  # C3 held all along
+    record.note_on(0.0, 76, 80)  # E5 for the first half
+    record.note_off(0.5, 76)
+    record.note_on(0.5, 67, 80)  # then G4 on top
+    line = record.top_line(0.0, 1.0)
+    assert line[4] == pytest.approx(0.5) and line[7] == pytest.approx(0.5)
+    assert line[0] == 0.0  # the bass is never the top while something sounds above it
+    assert record.top_line(2.0, 1.0).sum() == 0.0

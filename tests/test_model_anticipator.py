@@ -70,3 +70,47 @@ def test_attached_to_a_follower_the_follower_plays_on() -> None:
                       tempo)
     state = follower.state(24 * 500_000_000, tempo)
     assert state.chord is not None and state.next_chord is not None
+
+
+def test_predictions_are_spelled_like_the_chords_heard() -> None:
+    """The follower names a root-position chord's bass: a held chord comes back as heard
+    (its inversion kept), a change in root position spelled the same way."""
+    anticipator = ModelChordAnticipator(ChordAnticipator(Meter()), ChordRuntime())
+    heard = [Chord(c.root, c.quality, c.root) for c in PROGRESSION]
+    inverted = Chord(0, "maj", 4)  # C/E
+    for beat in range(32):
+        chord = inverted if beat % 16 < 4 else heard[(beat // 4) % 4]
+        anticipator.heard(beat, chord)
+        said = anticipator.predict(beat + 1, chord)
+        assert said is not None and said.bass is not None
+        if (said.root, said.quality) == (chord.root, chord.quality):
+            assert said == chord
+        else:
+            assert said.bass == said.root
+
+
+def test_the_follower_hands_the_top_line_to_the_model() -> None:
+    follower = MidiFollower(Meter(), 120.0)
+    assert attach_chord_model(follower)
+    seen: list[object] = []
+    model = follower.anticipator
+    original = model.heard
+
+    def heard(beat_index: int, chord: Chord | None, melody: object = None) -> None:
+        seen.append(melody)
+        original(beat_index, chord, melody)
+
+    model.heard = heard  # type: ignore[method-assign]
+    tempo = TempoMap(120.0)
+    for beat in range(8):
+        now = beat * 500_000_000
+        for pitch in (48, 60, 64, 67, 76):  # E5 on top of a C chord
+            follower.hear(MidiMessage(now, bytes((0x90, pitch, 90))), now, tempo)
+        for pitch in (48, 60, 64, 67, 76):
+            follower.hear(MidiMessage(now + 450_000_000, bytes((0x80, pitch, 0))),
+                          now + 450_000_000, tempo)
+    follower.state(8 * 500_000_000, tempo)
+    melodies = [m for m in seen if m is not None]
+    assert melodies, "the model never got the melody"
+    last = melodies[-1]
+    assert int(last.argmax()) == 4 and last[4] > 0.5  # type: ignore[attr-defined]

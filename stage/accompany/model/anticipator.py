@@ -34,6 +34,8 @@ class ModelChordAnticipator:
     predictor (one onnxruntime call); :meth:`predict` answers from the chart when ``inner``
     has one, else from the model. ``beats_per_bar`` places beats in the bar."""
 
+    wants_melody = True
+
     def __init__(self, inner: Anticipator, runtime: ChordRuntime | None = None,
                  beats_per_bar: int = 4) -> None:
         self.inner = inner
@@ -73,7 +75,13 @@ class ModelChordAnticipator:
         beat, chord = self._predicted
         if beat != next_beat_index:
             return self.inner.predict(next_beat_index, current)
-        return chord
+        if chord is None or current is None:
+            return chord
+        if (chord.root, chord.quality) == (current.root, current.quality):
+            return current  # held: keep the bass the performer plays under it
+        # A change: root position, spelled as the chord heard now is (the MIDI follower
+        # names the bass of a root-position chord; a plain chord leaves it out).
+        return Chord(chord.root, chord.quality, None if current.bass is None else chord.root)
 
 
 def attach_chord_model(follower: Any, runtime: ChordRuntime | None = None) -> bool:

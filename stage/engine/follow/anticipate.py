@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict, deque
 
+import numpy as np
+
 from stage.engine.chart import ChordChart
 from stage.engine.harmony import Chord
 from stage.engine.state import Meter
@@ -95,12 +97,17 @@ class ProgressionMemory:
 class ChordAnticipator:
     """The next beat's chord from the chart (when given) or the song's own history."""
 
+    wants_melody = False
+    """The follower hands the melody over only to an anticipator that reads it (a model)."""
+
     def __init__(self, meter: Meter, chart: ChordChart | None = None) -> None:
         self.chart = ChartPosition(chart, meter) if chart is not None else None
         self.memory = ProgressionMemory(meter.beats_per_bar)
 
-    def heard(self, beat_index: int, chord: Chord | None) -> None:
-        """The chord decided for performed beat ``beat_index`` (0 = the first onset)."""
+    def heard(self, beat_index: int, chord: Chord | None,
+              melody: np.ndarray | None = None) -> None:
+        """The chord decided for performed beat ``beat_index`` (0 = the first onset). The
+        melody over the beat (``melody``, 12 pitch-class shares) is not used here."""
         self.memory.heard(beat_index, chord)
         if self.chart is not None:
             self.chart.heard(beat_index, chord)

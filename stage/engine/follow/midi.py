@@ -211,7 +211,9 @@ class MidiFollower:
             label = guess.chord.label if guess.chord is not None else "N"
             self.log.chords.append(Decision(beat.time, decided_at, label))
         self.chord = guess.chord
-        self.anticipator.heard(beat.index, self.chord)
+        melody = (self.notes.top_line(beat.time, decided_at)
+                  if getattr(self.anticipator, "wants_melody", False) else None)
+        self.anticipator.heard(beat.index, self.chord, melody)
         self.next_chord = self.anticipator.predict(beat.index + 1, self.chord)
         if self.log is not None:
             self.log.heard[beat.index] = self.chord

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -86,6 +87,26 @@ class NoteRecord:
             if bass is None or span.pitch < bass:
                 bass = span.pitch
         return chroma, bass
+
+    def top_line(self, start: float, end: float) -> np.ndarray:
+        """The share of [start, end) (seconds) each pitch class was the highest note
+        sounding: the melody, where the melody is on top (the chord model's input)."""
+        line = np.zeros(12)
+        spans: list[tuple[float, float, int]] = []
+        for span in reversed(self.spans):
+            if span.start < start - 30.0:
+                break
+            begin, finish = max(span.start, start), end if span.end is None else min(span.end, end)
+            if finish > begin:
+                spans.append((begin, finish, span.pitch))
+        if not spans or end <= start:
+            return line
+        cuts = sorted({start, end, *(a for a, _, _ in spans), *(b for _, b, _ in spans)})
+        for left, right in pairwise(cuts):
+            top = max((p for a, b, p in spans if a <= left and b >= right), default=None)
+            if top is not None:
+                line[top % 12] += (right - left) / (end - start)
+        return line
 
 
 NoteArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
