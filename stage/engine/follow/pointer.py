@@ -7,8 +7,8 @@ it is multiplied by the learned metrical template (:mod:`stage.engine.follow.met
 how likely an onset of that kind (bass, chord, single note) is at each phase of the beat,
 and how that changes when the onset is an accent (louder than the last two seconds). When
 the next onset comes, the silence that followed the group is evidence too (a note held into
-a long gap is most often on a beat). Evidence so accumulates over many bars, and a syncopated phrase or a busy off-beat comping
-pattern cannot pull the beat off by itself.
+a long gap is most often on a beat). Evidence so accumulates over many bars, and a
+syncopated phrase or a busy off-beat comping pattern cannot pull the beat off by itself.
 
 Beats are read off the belief: the most likely tempo and its phase give the last beat and
 the ones to come. A beat is decided a fifth of a beat after it falls (``window``), from all
@@ -19,6 +19,7 @@ Times are seconds on the performer's clock.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections import deque
@@ -84,6 +85,18 @@ _FEEL_PRIOR = np.array([0.95, 0.05])
 """Straight or triplet feel, before the music says: most pop songs are straight."""
 
 
+@functools.lru_cache(maxsize=128)
+def _drift_matrix(tenths: int) -> np.ndarray:
+    """Tempo drift of ``tenths``/10 levels (standard deviation) as a TEMPI x TEMPI matrix:
+    from each tempo, all of its belief goes somewhere. Cached: an onset must not pay for
+    thousands of exponentials (at most 8 beats between onsets: about 60 matrices)."""
+    levels = np.arange(TEMPI)
+    gaps = (levels[:, None] - levels[None, :]) / (tenths / 10.0)
+    spread = np.exp(-0.5 * gaps ** 2)
+    spread /= spread.sum(axis=1, keepdims=True)
+    return spread
+
+
 class BeatPointer:
     """Beat clock from onsets. ``period_s`` is the prior beat period (seconds).
 
@@ -110,8 +123,6 @@ class BeatPointer:
         self._log_prior = -0.5 * (np.log(_RATIOS) / _PRIOR_SD) ** 2
         self._cells = np.arange(CELLS)
         self._freqs = np.arange(CELLS // 2 + 1)
-        levels = np.arange(TEMPI)
-        self._level_gaps = (levels[:, None] - levels[None, :]).astype(float)
 
     # -- what the follower reads ---------------------------------------------------------
     @property
@@ -248,8 +259,7 @@ class BeatPointer:
         one small matrix product."""
         if sd_levels < 0.2:
             return belief
-        spread = np.exp(-0.5 * (self._level_gaps / sd_levels) ** 2)
-        spread /= spread.sum(axis=1, keepdims=True)  # from each tempo, all of it goes
+        spread = _drift_matrix(round(sd_levels * 10))
         return np.matmul(belief.transpose(0, 2, 1), spread).transpose(0, 2, 1)
 
     def _read(self) -> None:
