@@ -32,13 +32,18 @@ def _write_wav(path: Path, samples: np.ndarray, rate: int = RATE) -> None:
         wav.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
 
 
-def test_a_click_track_is_followed_from_a_wrong_tempo_prior() -> None:
-    done = follow_samples(clicks(120, 12.0, accent_every=4), RATE, Meter(4, 4), 108.0)
+@pytest.mark.parametrize(("beat_model", "within_s"), [(False, 0.015), (True, 0.025)])
+def test_a_click_track_is_followed_from_a_wrong_tempo_prior(beat_model: bool,
+                                                            within_s: float) -> None:
+    # The beat model's stamps are calibrated on POP909's piano (20 ms after the frame's
+    # middle), a click's attack is sharper: its beats land up to 2.5 frames late on clicks.
+    done = follow_samples(clicks(120, 12.0, accent_every=4), RATE, Meter(4, 4), 108.0,
+                          beat_model=beat_model)
     beats = [b for b in done.result["beats"] if b["time"] > 4.0]  # after settling
     clicks_at = np.arange(0.5, 12.0, 0.5)
     errors = [np.abs(clicks_at - b["time"]).min() for b in beats]
     assert len(beats) >= 14
-    assert np.median(errors) < 0.015
+    assert np.median(errors) < within_s
     assert abs(float(np.median(np.diff([b["time"] for b in beats]))) - 0.5) < 0.01
     for beat in done.result["beats"]:  # causal: decided after the beat, soon after
         assert beat["time"] <= beat["decided_at"] <= beat["time"] + 0.3
