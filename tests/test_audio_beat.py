@@ -220,3 +220,27 @@ def test_the_live_input_runs_the_model_and_the_follower_drains_it(band: np.ndarr
     assert follower.log is not None
     beats = [{"time": b.time, "decided_at": b.decided_at} for b in follower.log.beats]
     _check_followed(beats)
+
+
+def test_training_a_few_steps_ships_weights_the_stage_loads(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from stage.engine.follow.audio_beat_data import SongAudio
+    from stage.engine.follow.audio_beat_train import BeatConfig, BeatRun, ship, train
+
+    rng = np.random.default_rng(2)
+    frames = 400
+    beat = np.zeros(frames, np.float32)
+    beat[::50] = 1.0
+    features = rng.random((frames, FEATURES)).astype(np.float16)
+    features[::50] += 3.0  # beats are loud frames
+    song = SongAudio(1, features, beat, np.zeros(frames, np.float32))
+    net, info = train([song], [song], BeatConfig(hidden=8, layers=1),
+                      BeatRun(steps=3, batch=2, frames=200, every=3))
+    assert [row["step"] for row in info["history"]] == [3]
+    card = ship(net, info, tmp_path)
+    model = BeatModel(tmp_path)
+    assert model.card["checkpoint_sha256"] == card["checkpoint_sha256"]
+    out = model.step(features[:100].astype(np.float32))
+    assert out.shape == (100, 2) and np.all((out > 0) & (out < 1))
+    (tmp_path / "beats.onnx").write_bytes(b"tampered")
+    assert load_beat_model(tmp_path) is None  # a file that does not match its card
