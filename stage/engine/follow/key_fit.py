@@ -140,6 +140,8 @@ def main() -> None:
     parser.add_argument("--songs", default="1-700")
     parser.add_argument("--out", type=Path, default=WEIGHTS_PATH)
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--drop", type=float, default=_DROP_SHARE,
+                        help="share of songs heard without bass, and without chords")
     args = parser.parse_args()
     first, _, last = args.songs.partition("-")
     rng = np.random.default_rng(0)
@@ -148,7 +150,7 @@ def main() -> None:
         folder = args.data / "pop909" / f"{number:03d}"
         if not folder.is_dir():
             continue
-        drop_bass, drop_chords = rng.random(2) < _DROP_SHARE
+        drop_bass, drop_chords = rng.random(2) < args.drop
         x, y = samples(song_beats(folder), annotated(folder), TAUS, drop_bass, drop_chords)
         xs.append(x)
         ys.append(y)
