@@ -62,9 +62,11 @@ def features(chroma: np.ndarray) -> np.ndarray:
     total = float(chroma.sum())
     norm = chroma / total if total > 0 else chroma
     present = (chroma > 0.1 * chroma.max()).astype(float) if total > 0 else chroma
-    rolled = np.array([np.roll(norm, -root) for root in range(12)])
-    rolled_present = np.array([np.roll(present, -root) for root in range(12)])
-    return np.concatenate([rolled, rolled_present], axis=1)
+    return np.concatenate([norm[_ABOVE_ROOT], present[_ABOVE_ROOT]], axis=1)
+
+
+_ABOVE_ROOT = (np.arange(12)[None, :] + np.arange(12)[:, None]) % 12
+"""[root, interval] -> pitch class: one gather instead of 24 rolls per decision."""
 
 
 @dataclass(frozen=True, slots=True)

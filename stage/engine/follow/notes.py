@@ -37,6 +37,7 @@ class NoteRecord:
 
     def __init__(self) -> None:
         self.spans: deque[NoteSpan] = deque(maxlen=_HISTORY)
+        self._ended: deque[NoteSpan] = deque(maxlen=_HISTORY)  # in the order they ended
         self._open: dict[int, NoteSpan] = {}
         self._held_by_pedal: dict[int, NoteSpan] = {}
         self.pedal = False
@@ -45,7 +46,7 @@ class NoteRecord:
         for table in (self._open, self._held_by_pedal):
             previous = table.pop(pitch, None)
             if previous is not None:
-                previous.end = time  # a repeated key ends the note it restrikes
+                self._end(previous, time)  # a repeated key ends the note it restrikes
         span = NoteSpan(pitch, velocity, time)
         self.spans.append(span)
         self._open[pitch] = span
@@ -57,14 +58,18 @@ class NoteRecord:
         if self.pedal:
             self._held_by_pedal[pitch] = span
         else:
-            span.end = time
+            self._end(span, time)
 
     def set_pedal(self, time: float, down: bool) -> None:
         self.pedal = down
         if not down:
             for span in self._held_by_pedal.values():
-                span.end = time
+                self._end(span, time)
             self._held_by_pedal.clear()
+
+    def _end(self, span: NoteSpan, time: float) -> None:
+        span.end = time
+        self._ended.append(span)
 
     def sounding(self) -> frozenset[int]:
         return frozenset(self._open) | frozenset(self._held_by_pedal)
@@ -74,28 +79,42 @@ class NoteRecord:
         and the lowest pitch sounding in the span (None when nothing sounded)."""
         chroma = np.zeros(12)
         bass: int | None = None
-        for span in reversed(self.spans):
-            if span.start >= end:
-                continue
+        for span in self._reaching(start, end):
             span_end = end if span.end is None else min(span.end, end)
             overlap = span_end - max(span.start, start)
             if overlap <= 0:
-                if span.start < start - 30.0:
-                    break  # spans are in start order; nothing older can reach the window
                 continue
             chroma[span.pitch % 12] += overlap * note_weight(span.pitch, span.velocity)
             if bass is None or span.pitch < bass:
                 bass = span.pitch
         return chroma, bass
 
+    def _reaching(self, start: float, end: float) -> list[NoteSpan]:
+        """The spans that may sound in [start, end): those begun in it (newest first, they
+        are in start order), and those begun before it that still sound or ended after its
+        start (the held ones, and the last ones ended, in end order). Only these are read,
+        however long the history."""
+        out: list[NoteSpan] = []
+        for span in reversed(self.spans):
+            if span.start < start:
+                break
+            if span.start < end:
+                out.append(span)
+        older = [s for s in (*self._open.values(), *self._held_by_pedal.values())
+                 if s.start < start]
+        for span in reversed(self._ended):
+            if span.end is not None and span.end <= start:
+                break
+            if span.start < start:
+                older.append(span)
+        return out + older
+
     def top_line(self, start: float, end: float) -> np.ndarray:
         """The share of [start, end) (seconds) each pitch class was the highest note
         sounding: the melody, where the melody is on top (the chord model's input)."""
         line = np.zeros(12)
         spans: list[tuple[float, float, int]] = []
-        for span in reversed(self.spans):
-            if span.start < start - 30.0:
-                break
+        for span in self._reaching(start, end):
             begin, finish = max(span.start, start), end if span.end is None else min(span.end, end)
             if finish > begin:
                 spans.append((begin, finish, span.pitch))
