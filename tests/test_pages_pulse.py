@@ -119,7 +119,9 @@ def measure_pulse(browser: Any, bars: int = BARS, start_bpm: float = START_BPM,
         wait_for(link.connected.is_set)
         wait_for(lambda: link.clock_offset_ns is not None)
         phone = phone_page(browser, port)
-        phone.wait_for_function("window.__stageBeat && window.__stageBeat.offset !== null")
+        # A function, not an expression: Playwright polls an expression through eval(),
+        # which the page's Content Security Policy (script-src 'self') refuses.
+        phone.wait_for_function("() => !!window.__stageBeat && window.__stageBeat.offset !== null")
         engine = play(link, bars, start_bpm, pushed_bpm, change_at_beats)
         phone.wait_for_timeout(300)
         pulses = phone.evaluate("window.__stageBeat.report()")
