@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audience": ("audience", "run the audience service: phones vote, the big screen shows"),
     "crowd": ("crowd", "simulate N phones that join, vote, tap and react"),
     "analyze": ("analyze", "follow a performance offline; print beats, chords, key as JSON"),
-    "train": ("train", "train the accompanist or the chord predictor on POP909"),
+    "train": ("train", "train the accompanist, the chord predictor or the audio beat model"),
     "replay": ("replay", "play a show log again on the virtual clock, exactly"),
     "export": ("export", "a show log as multitrack MIDI and a CSV timeline of polls"),
     "credits": ("credits", "what shaped a show: styles, models, crowd decisions, shares"),
