@@ -117,3 +117,41 @@ def test_missing_weights_leave_the_pattern_part_playing(
     assert any("cannot start" in r.message for r in caplog.records)
     notes = _render(band, 1)
     assert notes and all(not n.source.startswith("model:") for n in notes)
+
+
+def test_closing_the_band_stops_the_model_worker() -> None:
+    band = Band("pop-rock", parts=["keys"], engines={"keys": "model"}, model_wait_s=None)
+    _render(band, 2)
+    thread = _keys(band).worker._thread
+    assert thread.is_alive()
+    band.close()
+    assert not thread.is_alive()
+
+
+def test_the_engine_closes_its_generators_after_the_outputs() -> None:
+    from stage.engine.ports.base import MemoryOutput
+    from stage.engine.prior import PriorFollower
+    from stage.engine.runner import Engine
+    from stage.engine.state import Meter
+    from stage.engine.time import TempoMap, VirtualClock
+
+    output = MemoryOutput()
+    order: list[str] = []
+
+    class Holder:
+        name = "holder"
+
+        def window(self, state: PerformanceState, start: int, end: int) -> list[Note]:
+            return []
+
+        def react(self, message: MidiMessage, state: PerformanceState) -> list[Note]:
+            return []
+
+        def close(self) -> None:
+            order.append("generator" if output.closed else "generator before outputs")
+
+    engine = Engine(VirtualClock(), TempoMap(120.0), PriorFollower(Meter(), None), [Holder()],
+                    [output])
+    engine.start(origin_ns=0)
+    engine.close()
+    assert order == ["generator"]

@@ -200,6 +200,18 @@ class Band:
         """Offs for every harmony voice still sounding (the show is stopping)."""
         return self.harmony.release_all(tick)
 
+    def close(self) -> None:
+        """The song is over: parts that hold resources (a model part's worker thread)
+        let them go."""
+        for part in self.parts:
+            close = getattr(part, "close", None)
+            if close is None:
+                continue
+            try:
+                close()
+            except Exception:
+                log.exception("closing the %s part failed", part.name)
+
     # -- planning ------------------------------------------------------------------------
     def _plans_for(self, state: PerformanceState, low_tick: int, high_tick: int
                    ) -> list[BarPlan]:

@@ -73,6 +73,10 @@ class SongConductor:
         """The band's held voices end at ``tick`` (the show is stopping)."""
         return self.band.release(tick)
 
+    def close(self) -> None:
+        """The song is over: the band lets its parts' resources go."""
+        self.band.close()
+
     def _ask_ahead(self, start_tick: int) -> None:
         bar = self.meter.ticks_per_bar
         while self._asked < len(self.form):

@@ -309,3 +309,16 @@ class Engine:
                 source.close()
             except Exception:
                 log.exception("closing input %s failed", source.name)
+        self._close_generators()
+
+    def _close_generators(self) -> None:
+        """Generators that hold resources (threads) offer an optional ``close()``; after
+        the outputs are silent, so nothing here can delay an all-notes-off."""
+        for generator in self.generators:
+            close = getattr(generator, "close", None)
+            if close is None:
+                continue
+            try:
+                close()
+            except Exception:
+                log.exception("closing generator %s failed", getattr(generator, "name", "?"))
