@@ -5,28 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Callable
 from typing import Any
 
 import websockets
-from conftest import TIMEOUT_S
+from pages_support import wait_for
 from test_audience_service import POLL, TOKEN, free_port, recv_until, vote
 
 from stage.audience.link import STATE_QUEUE, AudienceLink
 from stage.audience.process import start_service_process
 from stage.audience.serve import ServiceThread
 from stage.audience.server import ServiceConfig
-
-
-def wait_for(check: Callable[[], Any], timeout: float = TIMEOUT_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError("condition not met in time")
 
 
 def crowd_votes(port: int, choices: list[int], poll: str = "next") -> None:

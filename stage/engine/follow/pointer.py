@@ -61,18 +61,20 @@ _ACCENT_EXPONENT = 1.0
 """How far the accent evidence (an onset louder than the last two seconds) is trusted."""
 
 
+_LEARNED = json.loads(TEMPLATE_PATH.read_text())
+"""What metre_fit learned, read once at import."""
+
+
 def _load_template() -> np.ndarray:
     """Likelihood ratios, feels x classes x cells."""
-    data = json.loads(TEMPLATE_PATH.read_text())
-    return np.asarray(data["ratio"], dtype=float)
+    return np.asarray(_LEARNED["ratio"], dtype=float)
 
 
 def _load_given(name: str) -> tuple[np.ndarray, np.ndarray]:
     """Bin edges and likelihood ratios given the class, feels x classes x bins x cells, of
     ``name`` (gap or accent)."""
-    data = json.loads(TEMPLATE_PATH.read_text())
-    return (np.asarray(data[f"{name}_edges"], dtype=float),
-            np.asarray(data[f"{name}_ratio"], dtype=float))
+    return (np.asarray(_LEARNED[f"{name}_edges"], dtype=float),
+            np.asarray(_LEARNED[f"{name}_ratio"], dtype=float))
 
 
 TEMPLATE = _load_template() ** _EXPONENTS[None, :, None]
