@@ -25,6 +25,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -89,25 +90,39 @@ def key_score(ref_path: Path, est: list[tuple[float, str]]) -> float:
     return score / total if total else 0.0
 
 
-def timed_follow(messages: Messages, meter: Meter, bpm: float, costs: list[int],
-                 cpu_costs: list[int] | None = None) -> dict[str, Any]:
-    """Follow ``messages``, timing every note-on's update (ns) into ``costs``, and in this
-    thread's CPU time into ``cpu_costs`` (the wall time also counts the moments the OS gave
-    the core to another process on a shared machine)."""
+@dataclass
+class Costs:
+    """Update times (ns) per note-on and per note-off, wall and in this thread's CPU time
+    (the wall time also counts the moments the OS gave the core to another process on a
+    shared machine). A note-off can cost too: its held length is evidence for the beat."""
+
+    note_on: list[int] = field(default_factory=list)
+    note_on_cpu: list[int] = field(default_factory=list)
+    note_off: list[int] = field(default_factory=list)
+    note_off_cpu: list[int] = field(default_factory=list)
+
+
+def timed_follow(messages: Messages, meter: Meter, bpm: float,
+                 costs: Costs | None = None) -> dict[str, Any]:
+    """Follow ``messages``, timing every note-on's and note-off's update into ``costs``."""
     from stage.engine.events import MidiMessage
     from stage.engine.follow.midi import MidiFollower
     from stage.engine.time import PPQ, TempoMap
 
+    costs = costs if costs is not None else Costs()
     follower = MidiFollower(meter, bpm, log_decisions=True)
     tempo = TempoMap(bpm * meter.ticks_per_beat / PPQ)
     for time_ns, data in messages:
         message = MidiMessage(time_ns, data)
         start, start_cpu = time.perf_counter_ns(), time.thread_time_ns()
         follower.hear(message, time_ns, tempo)
+        wall, cpu = time.perf_counter_ns() - start, time.thread_time_ns() - start_cpu
         if message.is_note_on:
-            costs.append(time.perf_counter_ns() - start)
-            if cpu_costs is not None:
-                cpu_costs.append(time.thread_time_ns() - start_cpu)
+            costs.note_on.append(wall)
+            costs.note_on_cpu.append(cpu)
+        elif message.is_note_off:
+            costs.note_off.append(wall)
+            costs.note_off_cpu.append(cpu)
     end_ns = messages[-1][0] + 2 * NS_PER_S
     follower.state(end_ns, tempo)
     return analysis(follower, tempo, end_ns / NS_PER_S)
@@ -132,8 +147,7 @@ def pop909_song(folder: Path) -> tuple[Messages, float]:
     return messages, mido.tempo2bpm(tempo)
 
 
-def run_pop909(songs: list[Path], costs: list[int], cpu_costs: list[int],
-               base_costs: list[int]) -> dict[str, Any]:
+def run_pop909(songs: list[Path], costs: Costs, base_costs: list[int]) -> dict[str, Any]:
     rows: dict[str, list[float]] = {}
     lags: list[float] = []
 
@@ -144,7 +158,7 @@ def run_pop909(songs: list[Path], costs: list[int], cpu_costs: list[int],
         messages, bpm = pop909_song(folder)
         beat_table = np.loadtxt(folder / "beat_midi.txt")
         ref_beats = beat_table[:, 0]
-        result = timed_follow(messages, Meter(4, 4), bpm, costs, cpu_costs)
+        result = timed_follow(messages, Meter(4, 4), bpm, costs)
         downbeats = [b["time"] for b in result["beats"] if b["downbeat"]]
         add("downbeat_f", mir_eval.beat.f_measure(
             mir_eval.beat.trim_beats(beat_table[beat_table[:, 2] > 0, 0]),
@@ -186,7 +200,7 @@ def run_curves(songs: list[Path]) -> dict[str, Any]:
             curve = make_curve(duration, original)
             warped = warp_messages(messages, curve)
             ref = curve(original)
-            result = timed_follow(warped, Meter(4, 4), bpm, [])
+            result = timed_follow(warped, Meter(4, 4), bpm)
             for name, value in beat_scores(ref, [b["time"] for b in result["beats"]]).items():
                 scores.setdefault(name, []).append(value)
             base = beat_scores(ref, ioi_beats(warped, 60.0 / bpm, []))
@@ -220,13 +234,12 @@ def asap_priors(annotations: Path) -> tuple[np.ndarray, float, Meter]:
     return beats, 60.0 / float(np.median(np.diff(beats))), meter
 
 
-def run_asap(items: list[tuple[Path, Path]], costs: list[int],
-             cpu_costs: list[int]) -> dict[str, Any]:
+def run_asap(items: list[tuple[Path, Path]], costs: Costs) -> dict[str, Any]:
     scores: dict[str, list[float]] = {}
     for midi_path, annotation_path in items:
         ref, bpm, meter = asap_priors(annotation_path)
         messages = [(m.time_ns, m.data) for m in load_performance(midi_path)]
-        result = timed_follow(messages, meter, bpm, costs, cpu_costs)
+        result = timed_follow(messages, meter, bpm, costs)
         for name, value in beat_scores(ref, [b["time"] for b in result["beats"]]).items():
             scores.setdefault(f"beat_{name}", []).append(value)
         for name, value in beat_scores(ref, ioi_beats(messages, 60.0 / bpm, [])).items():
@@ -257,17 +270,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     songs = [pop / f"{n:03d}" for n in range(701, 801) if (pop / f"{n:03d}").is_dir()]
     songs = songs[: args.limit] if args.limit else songs
-    costs: list[int] = []
+    costs = Costs()
     base_costs: list[int] = []
     started = time.perf_counter()
-    cpu_costs: list[int] = []
-    report: dict[str, Any] = {"pop909": run_pop909(songs, costs, cpu_costs, base_costs)}
+    report: dict[str, Any] = {"pop909": run_pop909(songs, costs, base_costs)}
     report["tempo_curves"] = run_curves(songs)
     asap = args.data / "asap-dev"
-    report["asap"] = (run_asap(asap_items(asap, args.limit), costs, cpu_costs)
+    report["asap"] = (run_asap(asap_items(asap, args.limit), costs)
                       if asap.is_dir() else None)
-    report["note_update_cost"] = cost_summary(costs)
-    report["note_update_cpu_cost"] = cost_summary(cpu_costs)
+    report["note_update_cost"] = cost_summary(costs.note_on)
+    report["note_update_cpu_cost"] = cost_summary(costs.note_on_cpu)
+    report["note_off_update_cost"] = cost_summary(costs.note_off)
+    report["note_off_update_cpu_cost"] = cost_summary(costs.note_off_cpu)
     report["baseline_note_update_cost"] = cost_summary(base_costs)
     report["wall_s"] = round(time.perf_counter() - started, 1)
     print(json.dumps(report, indent=1))

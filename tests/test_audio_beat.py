@@ -107,7 +107,7 @@ def test_no_beats_in_silence() -> None:
     assert NeuralBeats(0.5).hear(quiet) == []
 
 
-def test_without_weights_the_onset_tracker_follows(tmp_path: Path,
+def test_without_weights_onsets_alone_follow(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from audio_signals import clicks
 
@@ -197,8 +197,12 @@ def _check_followed(beats: list[dict[str, float]]) -> None:
 
 
 @needs_weights
-def test_a_rendered_band_is_followed_by_the_model_within_50_ms(band: np.ndarray) -> None:
-    done = follow_samples(band, RATE, Meter(4, 4), 92.0)  # the setlist says 92; it is 100
+@pytest.mark.parametrize("model_decoder", [False, True])
+def test_a_rendered_band_is_followed_with_the_model_within_50_ms(band: np.ndarray,
+                                                                 model_decoder: bool) -> None:
+    # The setlist says 92; it is 100. The beat pointer with the model marking onsets, or the
+    # model's own decoder.
+    done = follow_samples(band, RATE, Meter(4, 4), 92.0, model_decoder=model_decoder)
     _check_followed(done.result["beats"])
 
 
@@ -211,7 +215,7 @@ def test_the_live_input_runs_the_model_and_the_follower_drains_it(band: np.ndarr
     assert audio.beat_listener is not None
     follower = AudioFollower(Meter(4, 4), 92.0, feed=audio, hop_s=audio.front.hop_s,
                              log_decisions=True)
-    assert follower.neural is not None  # found on the feed
+    assert follower.neural is None  # the beat pointer, with the model's activations
     tempo = TempoMap(92.0)
     for start in range(0, len(band), 128):  # the analysis thread's reads, engine steps
         audio.analyse(band[start:start + 128].astype(np.float32))
@@ -220,6 +224,7 @@ def test_the_live_input_runs_the_model_and_the_follower_drains_it(band: np.ndarr
     assert follower.log is not None
     beats = [{"time": b.time, "decided_at": b.decided_at} for b in follower.log.beats]
     _check_followed(beats)
+    assert follower.marked_by_model > 0  # the activations were drained and heard
 
 
 def test_training_a_few_steps_ships_weights_the_stage_loads(tmp_path: Path) -> None:

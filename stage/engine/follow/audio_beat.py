@@ -111,11 +111,12 @@ class NeuralBeats:
         """Beats are decided as activations arrive (:meth:`hear`): nothing more to do."""
         return []
 
-    def onset(self, time: float, velocity: int, pitch: int = 60) -> list[Beat]:
+    def onset(self, time: float, velocity: int, pitch: int = 60,
+              held: bool = True) -> list[Beat]:
         return []
 
-    def release(self, time: float, pitch: int) -> None:
-        return None
+    def release(self, time: float, pitch: int) -> list[Beat]:
+        return []
 
     def tap(self, times: list[float]) -> list[Beat]:
         """Tap tempo: the belief moves to the tapped interval, a beat at the last tap."""

@@ -67,16 +67,18 @@ class AudioAnalysis:
 def follow_samples(samples: np.ndarray, sample_rate: int, meter: Meter, tempo_prior_bpm: float,
                    chart: ChordChart | None = None, key_prior: Key | None = None,
                    beat_window_s: float = AUDIO_BEAT_WINDOW_S,
-                   beat_model: BeatModel | bool | None = True) -> AudioAnalysis:
+                   beat_model: BeatModel | bool | None = True,
+                   model_decoder: bool = False) -> AudioAnalysis:
     """Follow ``samples`` (mono) block by block; ``tempo_prior_bpm`` in beats of ``meter``.
-    ``beat_model``: True for the shipped beat model (the onset tracker when it is missing),
-    False for the onset tracker, or a loaded model."""
+    ``beat_model``: True for the shipped beat model (onsets alone when it is missing), False
+    for onsets alone, or a loaded model. ``model_decoder``: beats from the model's own
+    decoder rather than the beat pointer (see :class:`AudioFollower`)."""
     front = FrontEnd(sample_rate)
     model = load_beat_model() if beat_model is True else beat_model or None
     listener = BeatListener(sample_rate, model) if model is not None else None
     follower = AudioFollower(meter, tempo_prior_bpm, chart, key_prior, log_decisions=True,
                              beat_window_s=beat_window_s, hop_s=front.hop_s,
-                             neural_beats=listener is not None)
+                             neural_beats=model_decoder and listener is not None)
     tempo = TempoMap(tempo_prior_bpm * meter.ticks_per_beat / PPQ)
     started = time.process_time()
     for start in range(0, len(samples), BLOCK):

@@ -4,8 +4,9 @@ For every onset group (:mod:`stage.engine.follow.onsets`) of every training song
 within its annotated beat (``beat_midi.txt``) is counted in ``CELLS`` cells; the counts,
 blurred by human timing (a few cells) and floored, become a likelihood ratio per class and
 cell: how much more likely an onset of that class is at that point of the beat than anywhere.
-Two refinements are counted the same way, per class: by the gap that follows the onset (in
-beats) and by its accent (its loudness over the last two seconds').
+Three refinements are counted the same way, per class: by the gap that follows the onset (in
+beats), by its accent (its loudness over the last two seconds') and by how long its longest
+note is held (in beats: a long note is most often on a beat, a short one off it).
 Songs are split by feel first: a song whose onsets fall more on the beat's thirds than on its
 halves and quarters is a triplet (shuffle, 12/8) song, and gets the triplet template; the
 others the straight one. The beat pointer (:mod:`stage.engine.follow.pointer`) believes in
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stage.engine.follow.onsets import CLASSES, OnsetGrouper
+from stage.engine.follow.onsets import CLASSES, OnsetGroup, OnsetGrouper
 from stage.engine.ports.midifile import load_performance
 
 CELLS = 48
@@ -36,32 +37,50 @@ often on the beat (an eighth-note gap after a single note: on it a third of the 
 whole beat's gap: two thirds)."""
 ACCENT_EDGES = (0.85, 0.95, 1.05, 1.15)
 """Bins of an onset's loudness over the last two seconds': accents lean to the beat."""
+LENGTH_EDGES = (0.2, 0.35, 0.6, 0.9, 1.5, 2.5)
+"""Bins (beats) of how long a group's longest note is held (to its note-off): a bass note
+held under a third of a beat falls on the beat a fifth as often as any bass note."""
 TEMPLATE_PATH = Path(__file__).with_name("metre_template.json")
 _BLUR_CELLS = 1.5
 _FLOOR = 0.15
 
 
-def song_phases(midi: Path, beats: np.ndarray) -> list[tuple[int, float, float, float]]:
-    """(class, phase in beats 0-1, beats to the next onset, accent) of every onset group
-    between the first and last beat."""
+Phase = tuple[int, float, float, float, float | None]
+"""(class, phase in beats 0-1, beats to the next onset, accent, beats its longest note is
+held or None when never released)."""
+
+
+def song_phases(midi: Path, beats: np.ndarray) -> list[Phase]:
+    """The :data:`Phase` of every onset group between the first and last beat."""
     grouper = OnsetGrouper()
-    groups = []
+    groups: list[OnsetGroup] = []
+    held: dict[int, OnsetGroup] = {}  # pitch -> the group its sounding note started in
+    longest: dict[int, float] = {}  # id(group) -> its longest note so far (seconds)
     for message in load_performance(midi):
-        data = message.data
-        if len(data) == 3 and data[0] & 0xF0 == 0x90 and data[2] > 0:
-            closed, _ = grouper.note_on(message.time_ns / 1e9, data[2], data[1])
+        data, now = message.data, message.time_ns / 1e9
+        if len(data) != 3 or data[0] & 0xF0 not in (0x80, 0x90):
+            continue
+        if data[0] & 0xF0 == 0x90 and data[2] > 0:
+            closed, _ = grouper.note_on(now, data[2], data[1])
             if closed is not None:
                 groups.append(closed)
+            assert grouper.open is not None
+            held[data[1]] = grouper.open
+        elif data[1] in held:
+            group = held.pop(data[1])
+            longest[id(group)] = max(longest.get(id(group), 0.0), now - group.time)
     last = grouper.close()
     if last is not None:
         groups.append(last)
-    out = []
+    out: list[Phase] = []
     for group, after in zip(groups, [*groups[1:], None], strict=True):
         i = int(np.searchsorted(beats, group.time + 1e-9)) - 1
         if 0 <= i < len(beats) - 1:
             period = beats[i + 1] - beats[i]
             gap = (after.time - group.time) / period if after is not None else 99.0
-            out.append((group.kind, (group.time - beats[i]) / period, gap, group.accent))
+            length = longest.get(id(group))
+            out.append((group.kind, (group.time - beats[i]) / period, gap, group.accent,
+                        None if length is None else length / period))
     return out
 
 
@@ -95,9 +114,10 @@ def is_triplet(counts: np.ndarray) -> bool:
 
 
 def fit(data: Path, songs: range) -> dict[str, object]:
-    bins, levels = len(IOI_EDGES) + 1, len(ACCENT_EDGES) + 1
+    bins, levels, spans = len(IOI_EDGES) + 1, len(ACCENT_EDGES) + 1, len(LENGTH_EDGES) + 1
     counts = np.zeros((2, len(CLASSES), bins, CELLS))  # straight, triplet
     accents = np.zeros((2, len(CLASSES), levels, CELLS))
+    lengths = np.zeros((2, len(CLASSES), spans, CELLS))
     used = [0, 0]
     for number in songs:
         folder = data / f"{number:03d}"
@@ -106,13 +126,18 @@ def fit(data: Path, songs: range) -> dict[str, object]:
         beats = np.loadtxt(folder / "beat_midi.txt")[:, 0]
         song = np.zeros((len(CLASSES), bins, CELLS))
         loud = np.zeros((len(CLASSES), levels, CELLS))
-        for kind, phase, gap, accent in song_phases(folder / f"{number:03d}.mid", beats):
+        held = np.zeros((len(CLASSES), spans, CELLS))
+        for kind, phase, gap, accent, length in song_phases(folder / f"{number:03d}.mid",
+                                                            beats):
             cell = round(phase * CELLS) % CELLS
             song[kind, int(np.searchsorted(IOI_EDGES, gap)), cell] += 1
             loud[kind, int(np.searchsorted(ACCENT_EDGES, accent)), cell] += 1
+            if length is not None:
+                held[kind, int(np.searchsorted(LENGTH_EDGES, length)), cell] += 1
         feel = int(is_triplet(song.sum(axis=1)))
         counts[feel] += song
         accents[feel] += loud
+        lengths[feel] += held
         used[feel] += 1
     return {"cells": CELLS, "classes": list(CLASSES), "feels": ["straight", "triplet"],
             "songs": used, "onsets": counts.sum(axis=(2, 3)).astype(int).tolist(),
@@ -120,7 +145,9 @@ def fit(data: Path, songs: range) -> dict[str, object]:
             "gap_edges": list(IOI_EDGES),
             "gap_ratio": [np.round(given_template(c), 4).tolist() for c in counts],
             "accent_edges": list(ACCENT_EDGES),
-            "accent_ratio": [np.round(given_template(c), 4).tolist() for c in accents]}
+            "accent_ratio": [np.round(given_template(c), 4).tolist() for c in accents],
+            "length_edges": list(LENGTH_EDGES),
+            "length_ratio": [np.round(given_template(c), 4).tolist() for c in lengths]}
 
 
 def main() -> int:

@@ -19,7 +19,7 @@ from stage.engine.chart import ChordChart
 from stage.engine.events import CC_SUSTAIN, MidiMessage
 from stage.engine.follow.anticipate import ChordAnticipator
 from stage.engine.follow.bars import BarFinder
-from stage.engine.follow.beat import Beat, BeatTracker
+from stage.engine.follow.beat import Beat
 from stage.engine.follow.chord import recognise
 from stage.engine.follow.grid import GridSteer
 from stage.engine.follow.key import KeyTracker
@@ -98,7 +98,7 @@ class MidiFollower:
                  tap: TapConfig | None = None, chord_delay: float = 0.9,
                  log_decisions: bool = False, steer: bool = True) -> None:
         self.meter = meter or Meter()
-        self.beats: BeatPointer | BeatTracker = BeatPointer(60.0 / tempo_prior_bpm)
+        self.beats = BeatPointer(60.0 / tempo_prior_bpm)
         self.notes = NoteRecord()
         self.keys = KeyTracker(key_prior)
         self.anticipator = ChordAnticipator(self.meter, chart)
@@ -148,7 +148,7 @@ class MidiFollower:
             self._after_beats(beats, now)
         elif message.is_note_off:
             self.notes.note_off(now, data[1])
-            self.beats.release(now, data[1])
+            self._after_beats(self.beats.release(now, data[1]), now)
         elif message.is_control_change and data[1] == CC_SUSTAIN:
             self.notes.set_pedal(now, data[2] >= 64)
         self._steer(now_ns, tempo)
