@@ -100,6 +100,11 @@ _FEEL_PRIOR = np.array([0.95, 0.05])
 """Straight or triplet feel, before the music says: most pop songs are straight."""
 
 
+_OFFSETS = np.arange(-4, 5, dtype=float)
+_AROUND = (np.arange(CELLS)[:, None] + np.arange(-4, 5)[None, :]) % CELLS
+"""Per peak cell, the cells read around it (the phase is their weighted mean offset)."""
+
+
 @functools.lru_cache(maxsize=128)
 def _drift_matrix(tenths: int) -> np.ndarray:
     """Tempo drift of ``tenths``/10 levels (standard deviation) as a TEMPI x TEMPI matrix:
@@ -296,7 +301,8 @@ class BeatPointer:
         # One gather: feels x tempi x cells, each tempo's row read from its length bin at
         # the group's phase.
         self._belief *= _LENGTH_FLAT[:, group.kind].take(at_group, axis=1)
-        self._belief /= self._belief.sum()
+        # Not normalised here (the next move does; the read is scale-free): between two
+        # onsets at most 128 notes can end, and no factor is below 0.35.
         self._read()
 
     def _move(self, elapsed: float) -> None:
@@ -332,10 +338,10 @@ class BeatPointer:
         self._tempo = int(np.argmax(by_tempo[self._feel]))
         row = self._belief[self._feel, self._tempo]
         peak = int(np.argmax(row))
-        near = (self._cells - peak + CELLS // 2) % CELLS - CELLS // 2
-        close = np.abs(near) <= 4
-        weights = row[close]
-        offset = float((near[close] * weights).sum() / weights.sum()) if weights.sum() else 0.0
+        around = _AROUND[peak]  # the cells within 4 of the peak, and their offsets from it
+        weights = row[around]
+        total = float(weights.sum())
+        offset = float(_OFFSETS @ weights) / total if total else 0.0
         self._phase = ((peak + offset) / CELLS) % 1.0
 
     # -- beats ---------------------------------------------------------------------------
