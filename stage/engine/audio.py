@@ -116,8 +116,8 @@ class AudioInput(Input):
         self.midi_channel = midi_channel
         self.ring = RingBuffer(int(ring_s * sample_rate))
         self.front = FrontEnd(sample_rate)
-        # The beat model runs here too, on the analysis thread (the follower falls back to
-        # its onset tracker when the weights are missing).
+        # The beat model runs here too, on the analysis thread (without the weights, the
+        # follower's beat pointer hears onsets alone).
         model = load_beat_model() if beat_model else None
         self.beat_listener = BeatListener(sample_rate, model) if model is not None else None
         self.activations: deque[BeatActivations] = deque(maxlen=_BEAT_HISTORY)

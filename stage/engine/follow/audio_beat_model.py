@@ -6,8 +6,8 @@ and a downbeat start in it. The net is the shipped ``beats.onnx`` (see
 :mod:`audio_beat_train`), run by onnxruntime on one thread, stepping its GRU state from
 block to block: a frame's activation depends only on samples up to the frame's time.
 
-No torch here. :func:`load_beat_model` returns None (and the follower falls back to its
-onset tracker) when the weights are missing or do not match their card.
+No torch here. :func:`load_beat_model` returns None (and the follower's beat pointer hears
+onsets alone) when the weights are missing or do not match their card.
 """
 
 from __future__ import annotations
