@@ -15,7 +15,8 @@ Threads (see ARCHITECTURE.md):
   ``"audio"``), which the harmony voices answer like keys pressed.
 
 The engine thread never waits on any of it. Feature times are seconds since the show's
-origin: the stream's sample clock anchored to ``perf_counter_ns`` at the first block.
+origin: the stream's sample clock mapped onto ``perf_counter_ns`` by a
+:class:`~stage.engine.audio_clock.SampleClock`, which follows the sound card's drift.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from stage.engine.audio_clock import SampleClock
 from stage.engine.events import MidiMessage
 from stage.engine.follow.audio_beat_model import BeatActivations, BeatListener, load_beat_model
 from stage.engine.follow.audio_features import AudioFrame, AudioOnset, FrontEnd
@@ -127,7 +129,8 @@ class AudioInput(Input):
         self.dropped_messages = 0
         self.status_flags = 0  # PortAudio over/underflow reports seen
         self.origin_ns = time.perf_counter_ns()
-        self._first_sample_ns: int | None = None  # clock ns of the stream's sample 0
+        self.clock = SampleClock(sample_rate)  # where the ring's samples fall in clock ns
+        self._latency_ns = 0  # the stream's input latency, known once it is open
         self._inbox: queue.Queue[MidiMessage] | None = None
         self._stream: Any = None
         self._thread: threading.Thread | None = None
@@ -152,6 +155,7 @@ class AudioInput(Input):
         self._stream = sd.InputStream(
             device=self.device, samplerate=self.sample_rate, blocksize=self.blocksize,
             channels=self.channel + 1, dtype="float32", callback=self._callback)
+        self._latency_ns = int(float(self._stream.latency) * NS_PER_S)
         self._stream.start()
         self._thread = threading.Thread(target=self._analyse, name="audio-analysis",
                                         daemon=True)
@@ -177,13 +181,11 @@ class AudioInput(Input):
 
     # -- the callback: copy and stamp, nothing else ----------------------------------------
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        arrived = time.perf_counter_ns() - self._latency_ns
         if status:
             self.status_flags += 1
-        if self._first_sample_ns is None:
-            latency = self._stream.latency if self._stream is not None else 0.0
-            self._first_sample_ns = (time.perf_counter_ns() - int(
-                (frames / self.sample_rate + float(latency)) * NS_PER_S))
         self.ring.write(indata[:, self.channel])
+        self.clock.stamp(self.ring.written, arrived)
 
     # -- the analysis thread ---------------------------------------------------------------
     def _analyse(self) -> None:
@@ -256,5 +258,5 @@ class AudioInput(Input):
                                np.concatenate([b.downbeat for b in blocks]))
 
     def _offset_s(self) -> float:
-        first = self._first_sample_ns
+        first = self.clock.first_sample_ns()
         return 0.0 if first is None else (first - self.origin_ns) / NS_PER_S
