@@ -1,7 +1,11 @@
-"""Synthesized test signals for the audio tests: clicks at a tempo, tones, chords."""
+"""Synthesized test signals for the audio tests: clicks at a tempo, tones, chords, and MIDI
+files to render."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import mido
 import numpy as np
 
 RATE = 48_000
@@ -37,3 +41,22 @@ def tone(midi_pitch: float, seconds: float, rate: int = RATE, level: float = 0.3
 
 def chord(pitches: list[int], seconds: float, rate: int = RATE) -> np.ndarray:
     return np.asarray(sum(tone(p, seconds, rate, level=0.5 / len(pitches)) for p in pitches))
+
+
+def write_midi(path: Path, bpm: float, notes: list[tuple[int, int, int, int]]) -> Path:
+    """A one-track MIDI file at ``bpm`` (480 ticks a beat) of ``notes``: (tick, length in
+    ticks, pitch, velocity)."""
+    midi = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    midi.tracks.append(track)
+    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm)))
+    events: list[tuple[int, mido.Message]] = []
+    for tick, length, pitch, velocity in notes:
+        events.append((tick, mido.Message("note_on", note=pitch, velocity=velocity)))
+        events.append((tick + length, mido.Message("note_off", note=pitch)))
+    now = 0
+    for tick, message in sorted(events, key=lambda e: (e[0], e[1].type == "note_on")):
+        track.append(message.copy(time=tick - now))
+        now = tick
+    midi.save(str(path))
+    return path

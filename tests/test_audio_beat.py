@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mido
 import numpy as np
 import pytest
-from audio_signals import RATE
+from audio_signals import RATE, write_midi
 
 from stage.engine.follow.audio_beat import _LATE_S, CONFIRM_FRAMES, NeuralBeats
 from stage.engine.follow.audio_beat_features import FEATURES, BeatFeatures
@@ -141,30 +140,19 @@ def test_onnx_and_torch_agree_and_state_carries_across_blocks() -> None:
 
 def _band_song(path: Path, bpm: float, bars: int) -> Path:
     """A pop accompaniment at ``bpm``: bass on every beat, chords on 1 and 3, a melody."""
-    midi = mido.MidiFile(ticks_per_beat=480)
-    track = mido.MidiTrack()
-    midi.tracks.append(track)
-    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm)))
     roots, thirds = [48, 45, 41, 43], [4, 3, 4, 4]
-    events: list[tuple[int, mido.Message]] = []
+    notes = []
     for bar in range(bars):
         root = roots[bar % 4]
         for beat in range(4):
             tick = (bar * 4 + beat) * 480
-            notes = [(root - 12, 400)]
+            pitches = [(root - 12, 400)]
             if beat in (0, 2):
-                notes += [(root + 12, 800), (root + 12 + thirds[bar % 4], 800),
-                          (root + 19, 800)]
-            notes += [(72 + (bar * 3 + beat * 2) % 7, 220)]
-            for pitch, length in notes:
-                events.append((tick, mido.Message("note_on", note=pitch, velocity=96)))
-                events.append((tick + length, mido.Message("note_off", note=pitch)))
-    now = 0
-    for tick, message in sorted(events, key=lambda e: (e[0], e[1].type == "note_on")):
-        track.append(message.copy(time=tick - now))
-        now = tick
-    midi.save(str(path))
-    return path
+                pitches += [(root + 12, 800), (root + 12 + thirds[bar % 4], 800),
+                            (root + 19, 800)]
+            pitches += [(72 + (bar * 3 + beat * 2) % 7, 220)]
+            notes += [(tick, length, pitch, 96) for pitch, length in pitches]
+    return write_midi(path, bpm, notes)
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,9 @@ import sys
 import wave
 from pathlib import Path
 
-import mido
 import numpy as np
 import pytest
-from audio_signals import RATE, chord, clicks
+from audio_signals import RATE, chord, clicks, write_midi
 from conftest import ROOT, TIMEOUT_S
 
 from stage.cli import main
@@ -92,28 +91,15 @@ def test_midi_and_audio_are_fused_and_audio_notes_not_heard_twice() -> None:
 
 def _short_performance(path: Path) -> Path:
     """Eight bars at 120 bpm: a bass on every beat, chords on 1 and 3 (C, Am, F, G)."""
-    midi = mido.MidiFile(ticks_per_beat=480)
-    track = mido.MidiTrack()
-    midi.tracks.append(track)
-    track.append(mido.MetaMessage("set_tempo", tempo=500_000))
-    roots = [48, 45, 41, 43] * 2
     thirds = [4, 3, 4, 4]
-    events: list[tuple[int, mido.Message]] = []
-    for bar, root in enumerate(roots):
+    notes = []
+    for bar, root in enumerate([48, 45, 41, 43] * 2):
         for beat in range(4):
-            tick = (bar * 4 + beat) * 480
-            notes = [root - 12]
+            pitches = [root - 12]
             if beat in (0, 2):
-                notes += [root, root + thirds[bar % 4], root + 7]
-            for pitch in notes:
-                events.append((tick, mido.Message("note_on", note=pitch, velocity=100)))
-                events.append((tick + 400, mido.Message("note_off", note=pitch)))
-    now = 0
-    for tick, message in sorted(events, key=lambda e: (e[0], e[1].type == "note_on")):
-        track.append(message.copy(time=tick - now))
-        now = tick
-    midi.save(str(path))
-    return path
+                pitches += [root, root + thirds[bar % 4], root + 7]
+            notes += [((bar * 4 + beat) * 480, 400, pitch, 100) for pitch in pitches]
+    return write_midi(path, 120.0, notes)
 
 
 def test_stage_analyze_a_rendered_wav(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
