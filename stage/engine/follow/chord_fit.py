@@ -18,13 +18,13 @@ import argparse
 import itertools
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from stage.engine.follow.chord import QUALITIES, WEIGHTS_PATH, features
+from stage.engine.follow.fit_data import add_data_argument
 from stage.engine.follow.notes import note_arrays, span_weights
 from stage.engine.harmony import Chord
 
@@ -133,8 +133,7 @@ def key_profiles(folders: list[Path]) -> dict[str, list[float]]:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description="fit the chord recogniser on POP909 001-700")
-    default = Path(os.environ.get("STAGE_DATA", Path(__file__).parents[4] / "shared/data"))
-    parser.add_argument("--data", type=Path, default=default)
+    add_data_argument(parser)
     parser.add_argument("--songs", default="1-700")
     parser.add_argument("--out", type=Path, default=WEIGHTS_PATH)
     parser.add_argument("--steps", type=int, default=300, help="optimiser steps")

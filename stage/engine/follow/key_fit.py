@@ -16,11 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 
+from stage.engine.follow.fit_data import add_data_argument
 from stage.engine.follow.key import KeyTracker, key_index
 from stage.engine.follow.key_model import WEIGHTS_PATH, KeyEvidence
 from stage.engine.harmony import Chord, Key
@@ -135,8 +135,7 @@ def fit(x: np.ndarray, y: np.ndarray, hidden: int = 32, epochs: int = 5,
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description="fit the key model on POP909 001-700")
-    default = Path(os.environ.get("STAGE_DATA", Path(__file__).parents[4] / "shared/data"))
-    parser.add_argument("--data", type=Path, default=default)
+    add_data_argument(parser)
     parser.add_argument("--songs", default="1-700")
     parser.add_argument("--out", type=Path, default=WEIGHTS_PATH)
     parser.add_argument("--epochs", type=int, default=5)

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from stage.engine.follow.fit_data import add_data_argument
 from stage.engine.follow.onsets import CLASSES, OnsetGroup, OnsetGrouper
 from stage.engine.ports.midifile import load_performance
 
@@ -152,8 +152,7 @@ def fit(data: Path, songs: range) -> dict[str, object]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    default = Path(os.environ.get("STAGE_DATA", Path(__file__).parents[4] / "shared/data"))
-    parser.add_argument("--data", type=Path, default=default)
+    add_data_argument(parser)
     parser.add_argument("--out", type=Path, default=TEMPLATE_PATH)
     args = parser.parse_args()
     result = fit(args.data / "pop909", range(1, 701))
