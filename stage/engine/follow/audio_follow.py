@@ -221,10 +221,11 @@ class AudioFollower(MidiFollower):
         blocks = self._activations
         while blocks and blocks[0].times[-1] < onset.time - _ACTIVATION_MEMORY_S:
             blocks.popleft()
-        peak = 0.0
-        for block in blocks:
-            inside = ((block.times >= onset.time - _ACTIVATION_BEFORE_S)
-                      & (block.times <= onset.known_at))
+        start, peak = onset.time - _ACTIVATION_BEFORE_S, 0.0
+        for block in reversed(blocks):  # newest first: only the last few reach the onset
+            if block.times[-1] < start:
+                break
+            inside = (block.times >= start) & (block.times <= onset.known_at)
             if inside.any():
                 peak = max(peak, float(block.beat[inside].max()))
         return peak
