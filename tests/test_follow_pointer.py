@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from stage.engine.follow import pointer as pointer_module
 from stage.engine.follow.beat import Beat
 from stage.engine.follow.onsets import BASS, SINGLE, OnsetGrouper
 from stage.engine.follow.pointer import (
@@ -76,11 +77,65 @@ def test_a_song_that_starts_on_the_off_beat_finds_the_beat() -> None:
 
 @pytest.mark.parametrize("window", [0.2, 0.35])
 def test_every_beat_is_decided_after_it_falls_and_within_the_window(window: float) -> None:
+    """Smoothing may place a beat up to half a beat before it was predicted, so the
+    window counts from the prediction."""
     pointer = BeatPointer(0.5, window=window)
     beats = play(pointer, oompah(0.0, 0.5, 24), 12.0)
     assert len(beats) >= 23
+    latest = (window + pointer_module._SMOOTH_WITHIN) * pointer.period
     for beat in beats[1:]:
-        assert beat.time <= beat.decided_at <= beat.time + window * pointer.period + 1e-9
+        assert beat.time <= beat.decided_at <= beat.time + latest + 1e-9
+
+
+def lingering(period: float, count: int, held: int, delay: float) -> Onsets:
+    """Bass on the beat, a chord on the off-beat; the bass a little early or late each
+    beat (an expressive player), and from beat ``held`` on everything ``delay`` beats late
+    (the performer lingers on that beat)."""
+    rng = np.random.default_rng(3)
+    out: Onsets = []
+    for k in range(count):
+        start = 1.0 + (k + delay * (k >= held)) * period
+        out.append((start + float(np.clip(rng.normal(0.0, 0.1), -0.2, 0.2)) * period, 80, 40))
+        out += [(start + 0.5 * period, 110, pitch) for pitch in (60, 64, 67)]
+    return out
+
+
+@pytest.mark.parametrize("smoothing", [True, False])
+def test_a_loose_player_s_beats_are_placed_on_the_notes(smoothing: bool) -> None:
+    period = 0.5
+    pointer = BeatPointer(period)
+    pointer._smoothing = smoothing
+    onsets = lingering(period, 40, 24, 0.3)
+    beats = play(pointer, onsets, 30.0)
+    basses = np.array([time for time, _, pitch in onsets if pitch == 40])
+    on_the_note = on_beat(beats, basses[8:], tolerance=1e-6)
+    nearest = min(beats, key=lambda b: abs(b.time - basses[24]))
+    if smoothing:  # on the bass notes, the one lingered on too
+        assert on_the_note >= 0.6
+        assert nearest.time == pytest.approx(basses[24], abs=1e-6)
+    else:  # the belief alone puts them on its grid, between the notes
+        assert on_the_note < 0.2
+        assert abs(nearest.time - basses[24]) > 0.03
+
+
+def test_smoothing_moves_back_by_the_transpose_of_the_forward_move() -> None:
+    """For beliefs b1, b2 and a message m, <M b, m> is what the backward message <b, M'm>
+    must reproduce. Both sides normalise (the move by the belief's sum, the backward
+    message by its maximum), so the ratio compared is one where the scales cancel."""
+    rng = np.random.default_rng(7)
+    pointer = BeatPointer(0.5)
+    every = slice(0, pointer_module.TEMPI)
+    shape = (pointer_module.TEMPI, CELLS)
+    beliefs = [rng.random((1, *shape)) for _ in range(2)]
+    message, ones = rng.random(shape), np.ones(shape)
+    forward = []
+    for belief in beliefs:
+        pointer._belief = belief.copy()
+        pointer._move(0.37)
+        forward.append(float((pointer._belief[0] * message).sum()))
+    back, back_ones = (pointer._carry(m, 0.37, every, back=True) for m in (message, ones))
+    backward = [float((b[0] * back).sum() / (b[0] * back_ones).sum()) for b in beliefs]
+    assert forward[0] / forward[1] == pytest.approx(backward[0] / backward[1], rel=1e-9)
 
 
 def test_a_window_in_seconds_holds_whatever_the_tempo() -> None:
