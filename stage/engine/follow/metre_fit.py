@@ -4,9 +4,10 @@ For every onset group (:mod:`stage.engine.follow.onsets`) of every training song
 within its annotated beat (``beat_midi.txt``) is counted in ``CELLS`` cells; the counts,
 blurred by human timing (a few cells) and floored, become a likelihood ratio per class and
 cell: how much more likely an onset of that class is at that point of the beat than anywhere.
-Three refinements are counted the same way, per class: by the gap that follows the onset (in
-beats), by its accent (its loudness over the last two seconds') and by how long its longest
-note is held (in beats: a long note is most often on a beat, a short one off it).
+Four refinements are counted the same way, per class: by the gap that follows the onset (in
+beats), by its accent (its loudness over the last two seconds'), by how long its longest
+note is held (in beats: a long note is most often on a beat, a short one off it) and by how
+new its pitch classes are (harmony changes on the beat).
 Songs are split by feel first: a song whose onsets fall more on the beat's thirds than on its
 halves and quarters is a triplet (shuffle, 12/8) song, and gets the triplet template; the
 others the straight one. The beat pointer (:mod:`stage.engine.follow.pointer`) believes in
@@ -40,12 +41,16 @@ ACCENT_EDGES = (0.85, 0.95, 1.05, 1.15)
 LENGTH_EDGES = (0.2, 0.35, 0.6, 0.9, 1.5, 2.5)
 """Bins (beats) of how long a group's longest note is held (to its note-off): a bass note
 held under a third of a beat falls on the beat a fifth as often as any bass note."""
+NOVEL_EDGES = (0.01, 0.34, 0.67)
+"""Bins of the share of a group's pitch classes not heard in the second before it: a chord
+of all-new pitch classes is on the beat twice as often as off it, a repeated bass note half
+as often."""
 TEMPLATE_PATH = Path(__file__).with_name("metre_template.json")
 _BLUR_CELLS = 1.5
 _FLOOR = 0.15
 
 
-Phase = tuple[int, float, float, float, float | None]
+Phase = tuple[int, float, float, float, float | None, float]
 """(class, phase in beats 0-1, beats to the next onset, accent, beats its longest note is
 held or None when never released)."""
 
@@ -80,7 +85,7 @@ def song_phases(midi: Path, beats: np.ndarray) -> list[Phase]:
             gap = (after.time - group.time) / period if after is not None else 99.0
             length = longest.get(id(group))
             out.append((group.kind, (group.time - beats[i]) / period, gap, group.accent,
-                        None if length is None else length / period))
+                        None if length is None else length / period, group.novel))
     return out
 
 
@@ -92,17 +97,22 @@ def template(counts: np.ndarray) -> np.ndarray:
     blurred = np.stack([
         sum(w * np.roll(row, int(o)) for o, w in zip(offsets, kernel, strict=True))
         for row in counts])
-    ratio = blurred / blurred.sum(axis=1, keepdims=True) * counts.shape[1]
+    totals = blurred.sum(axis=1, keepdims=True)
+    ratio = np.divide(blurred * counts.shape[1], totals, out=np.ones_like(blurred),
+                      where=totals > 0)  # an empty row: flat
     return (1.0 - _FLOOR) * ratio + _FLOOR
 
 
 def given_template(counts: np.ndarray) -> np.ndarray:
     """Per class, bin (of the gap after it, or its accent) and cell: how much more likely
     that phase is for an onset of that class in that bin than for any onset of that class
-    (classes x bins x CELLS)."""
+    (classes x bins x CELLS). A bin no onset of a class falls in (a single note is all
+    new or not new at all) says nothing: flat."""
     by_class = template(counts.sum(axis=1))
-    return np.stack([template(counts[:, b]) for b in range(counts.shape[1])],
-                    axis=1) / by_class[:, None, :]
+    given = np.stack([template(counts[:, b]) for b in range(counts.shape[1])],
+                     axis=1) / by_class[:, None, :]
+    given[counts.sum(axis=2) == 0] = 1.0
+    return given
 
 
 def is_triplet(counts: np.ndarray) -> bool:
@@ -118,6 +128,7 @@ def fit(data: Path, songs: range) -> dict[str, object]:
     counts = np.zeros((2, len(CLASSES), bins, CELLS))  # straight, triplet
     accents = np.zeros((2, len(CLASSES), levels, CELLS))
     lengths = np.zeros((2, len(CLASSES), spans, CELLS))
+    novels = np.zeros((2, len(CLASSES), len(NOVEL_EDGES) + 1, CELLS))
     used = [0, 0]
     for number in songs:
         folder = data / f"{number:03d}"
@@ -127,17 +138,20 @@ def fit(data: Path, songs: range) -> dict[str, object]:
         song = np.zeros((len(CLASSES), bins, CELLS))
         loud = np.zeros((len(CLASSES), levels, CELLS))
         held = np.zeros((len(CLASSES), spans, CELLS))
-        for kind, phase, gap, accent, length in song_phases(folder / f"{number:03d}.mid",
+        fresh = np.zeros((len(CLASSES), len(NOVEL_EDGES) + 1, CELLS))
+        for kind, phase, gap, accent, length, novel in song_phases(folder / f"{number:03d}.mid",
                                                             beats):
             cell = round(phase * CELLS) % CELLS
             song[kind, int(np.searchsorted(IOI_EDGES, gap)), cell] += 1
             loud[kind, int(np.searchsorted(ACCENT_EDGES, accent)), cell] += 1
+            fresh[kind, int(np.searchsorted(NOVEL_EDGES, novel)), cell] += 1
             if length is not None:
                 held[kind, int(np.searchsorted(LENGTH_EDGES, length)), cell] += 1
         feel = int(is_triplet(song.sum(axis=1)))
         counts[feel] += song
         accents[feel] += loud
         lengths[feel] += held
+        novels[feel] += fresh
         used[feel] += 1
     return {"cells": CELLS, "classes": list(CLASSES), "feels": ["straight", "triplet"],
             "songs": used, "onsets": counts.sum(axis=(2, 3)).astype(int).tolist(),
@@ -147,7 +161,9 @@ def fit(data: Path, songs: range) -> dict[str, object]:
             "accent_edges": list(ACCENT_EDGES),
             "accent_ratio": [np.round(given_template(c), 4).tolist() for c in accents],
             "length_edges": list(LENGTH_EDGES),
-            "length_ratio": [np.round(given_template(c), 4).tolist() for c in lengths]}
+            "length_ratio": [np.round(given_template(c), 4).tolist() for c in lengths],
+            "novel_edges": list(NOVEL_EDGES),
+            "novel_ratio": [np.round(given_template(c), 4).tolist() for c in novels]}
 
 
 def main() -> int:

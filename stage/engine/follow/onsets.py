@@ -5,6 +5,9 @@ what it tells about the metre: the bass (its lowest note reaches down to the low
 the last two seconds: a relative register, so a melody alone has one), a chord (three notes
 or more above the bass), or a single note. Bass onsets fall on the beat far more often than
 anywhere else; single notes in pop melodies lean to the off-beat; chords lie in between.
+A group is also told by how new its pitch classes are (the share not heard in the second
+before it): harmony changes on the beat, so a bass note or chord bringing new pitch classes
+leans to it, and a repeated one away from it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ ONSET_MERGE_S = 0.035
 BASS, CHORD, SINGLE = 0, 1, 2
 CLASSES = ("bass", "chord", "single")
 
+_NOVEL_SPAN_S = 1.0
 _BASS_SPAN_S = 2.0
 _BASS_REACH = 4
 """A group is the bass when its lowest note is within this many semitones of the lowest note
@@ -34,6 +38,8 @@ class OnsetGroup:
     notes: int = 1
     kind: int = SINGLE  # known once closed
     accent: float = 1.0  # loudness per note over the last two seconds' (known once closed)
+    classes: int = 0  # its pitch classes, a bit each
+    novel: float = 0.0  # share of them not heard in the second before it (known once closed)
     closed: bool = False
 
 
@@ -44,6 +50,7 @@ class OnsetGrouper:
         self.open: OnsetGroup | None = None
         self._lows: deque[tuple[float, int]] = deque(maxlen=64)
         self._loudness: deque[tuple[float, float]] = deque(maxlen=64)
+        self._heard: deque[tuple[float, int]] = deque(maxlen=64)
 
     def note_on(self, time: float, velocity: int, pitch: int) -> tuple[OnsetGroup | None, bool]:
         """A note-on at ``time`` (seconds). Returns the group closed by it (or None), and
@@ -54,9 +61,10 @@ class OnsetGrouper:
             group.strength += strength
             group.lowest = min(group.lowest, pitch)
             group.notes += 1
+            group.classes |= 1 << (pitch % 12)
             return None, False
         closed = self.close()
-        self.open = OnsetGroup(time, strength, pitch)
+        self.open = OnsetGroup(time, strength, pitch, classes=1 << (pitch % 12))
         return closed, True
 
     def close_before(self, now: float) -> OnsetGroup | None:
@@ -79,6 +87,12 @@ class OnsetGrouper:
         recent = [x for t, x in self._loudness if group.time - t < _BASS_SPAN_S]
         if recent:
             group.accent = loudness * len(recent) / sum(recent)
+        heard = 0
+        for t, classes in self._heard:
+            if group.time - t < _NOVEL_SPAN_S:
+                heard |= classes
+        group.novel = (group.classes & ~heard).bit_count() / group.classes.bit_count()
+        self._heard.append((group.time, group.classes))
         group.closed = True
         self._lows.append((group.time, group.lowest))
         self._loudness.append((group.time, loudness))
