@@ -176,7 +176,9 @@ class _Mark:
     """An onset group as the belief saw it, kept for smoothing: the belief after the
     group's own evidence (the believed feel's tempi x cells), that evidence, and the later
     evidence about it (the gap after it, how long it was held), once known: kept as a
-    table (bins x cells) and each tempo's bin, read only if the group is smoothed."""
+    table (bins x cells) and each tempo's bin, read only if the group is smoothed. Its
+    smoothed belief is ``belief * later * (what came after)``; the message it passes back
+    is ``evidence * later * (what came after)``."""
 
     __slots__ = ("belief", "evidence", "later", "time")
 
@@ -186,28 +188,12 @@ class _Mark:
         self.evidence = evidence  # cells
         self.later: list[tuple[np.ndarray, np.ndarray]] = []
 
-    def _later(self, band: slice) -> np.ndarray | None:
-        """The later evidence within ``band`` (tempi x cells), or None."""
-        out = None
+    def later_in(self, band: slice) -> np.ndarray | float:
+        """The later evidence within ``band``, tempi x cells (1 until any is known)."""
+        out: np.ndarray | float = 1.0
         for table, bins in self.later:
-            rows = table[bins[band]]
-            out = rows if out is None else out * rows
+            out = out * table[bins[band]]
         return out
-
-    def smoothed(self, band: slice, after: np.ndarray | None) -> np.ndarray:
-        """The belief within ``band``, with the later evidence and what came ``after``."""
-        belief = self.belief[band]
-        later = self._later(band)
-        if later is not None:
-            belief = belief * later
-        return belief if after is None else belief * after
-
-    def likelihood(self, band: slice) -> np.ndarray:
-        """All of the group's evidence within ``band``, tempi x cells."""
-        later = self._later(band)
-        if later is None:
-            return np.broadcast_to(self.evidence, (len(range(TEMPI)[band]), CELLS))
-        return self.evidence[None, :] * later
 
 
 class BeatPointer:
@@ -518,18 +504,17 @@ class BeatPointer:
             return marks[0].time  # the one group near the prediction, on it: no doubt
         band = slice(max(self._tempo - _SMOOTH_TEMPI, 0), self._tempo + _SMOOTH_TEMPI + 1)
         best, best_share = due, _SMOOTH_ON_BEAT
-        message: np.ndarray | None = None  # what came after, from the latest group back
-        for mark, after in zip(reversed(marks), [None, *reversed(marks[1:])], strict=True):
-            if after is not None:
-                weighted = after.likelihood(band)
-                if message is not None:
-                    weighted = weighted * message
-                message = self._carry(weighted, after.time - mark.time, band, back=True)
-            if mark.time > due + within * period:
-                continue
-            share = _on_beat(mark.smoothed(band, message))
-            if share > best_share:
-                best, best_share = mark.time, share
+        message: np.ndarray | float = 1.0  # what came after the group, from the latest back
+        for i in range(len(marks) - 1, -1, -1):
+            mark = marks[i]
+            later = mark.later_in(band)
+            if mark.time <= due + within * period:
+                share = _on_beat(mark.belief[band] * later * message)
+                if share > best_share:
+                    best, best_share = mark.time, share
+            if i:
+                sent = np.broadcast_to(mark.evidence * later * message, mark.belief[band].shape)
+                message = self._carry(sent, mark.time - marks[i - 1].time, band, back=True)
         return best
 
     def _read(self) -> None:
