@@ -93,20 +93,24 @@ def key_score(ref_path: Path, est: list[tuple[float, str]]) -> float:
 
 @dataclass
 class Costs:
-    """Update times (ns) per note-on and per note-off, wall and in this thread's CPU time
-    (the wall time also counts the moments the OS gave the core to another process on a
-    shared machine). A note-off can cost too: its held length is evidence for the beat."""
+    """Update times (ns) per note-on, per note-off and per sustain pedal message, wall and
+    in this thread's CPU time (the wall time also counts the moments the OS gave the core to
+    another process on a shared machine). A note-off can cost too: its held length is
+    evidence for the beat, as is a change of the pedal."""
 
     note_on: list[int] = field(default_factory=list)
     note_on_cpu: list[int] = field(default_factory=list)
     note_off: list[int] = field(default_factory=list)
     note_off_cpu: list[int] = field(default_factory=list)
+    pedal: list[int] = field(default_factory=list)
+    pedal_cpu: list[int] = field(default_factory=list)
 
 
 def timed_follow(messages: Messages, meter: Meter, bpm: float,
                  costs: Costs | None = None) -> dict[str, Any]:
-    """Follow ``messages``, timing every note-on's and note-off's update into ``costs``."""
-    from stage.engine.events import MidiMessage
+    """Follow ``messages``, timing every note-on's, note-off's and pedal message's update
+    into ``costs``."""
+    from stage.engine.events import CC_SUSTAIN, MidiMessage
     from stage.engine.follow.midi import MidiFollower
     from stage.engine.time import PPQ, TempoMap
 
@@ -129,6 +133,9 @@ def timed_follow(messages: Messages, meter: Meter, bpm: float,
         elif message.is_note_off:
             costs.note_off.append(wall)
             costs.note_off_cpu.append(cpu)
+        elif message.is_control_change and data[1] == CC_SUSTAIN:
+            costs.pedal.append(wall)
+            costs.pedal_cpu.append(cpu)
     end_ns = messages[-1][0] + 2 * NS_PER_S
     follower.state(end_ns, tempo)
     return analysis(follower, tempo, end_ns / NS_PER_S)
@@ -288,6 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     report["note_update_cpu_cost"] = cost_summary(costs.note_on_cpu)
     report["note_off_update_cost"] = cost_summary(costs.note_off)
     report["note_off_update_cpu_cost"] = cost_summary(costs.note_off_cpu)
+    report["pedal_update_cost"] = cost_summary(costs.pedal)
+    report["pedal_update_cpu_cost"] = cost_summary(costs.pedal_cpu)
     report["baseline_note_update_cost"] = cost_summary(base_costs)
     report["wall_s"] = round(time.perf_counter() - started, 1)
     print(json.dumps(report, indent=1))

@@ -259,18 +259,18 @@ def test_the_gap_after_a_note_shows_which_note_is_on_the_beat(
         monkeypatch: pytest.MonkeyPatch) -> None:
     period = 0.5
     onsets = dotted(1.0, period, 40)[1:]  # it starts on the short pickup note
-    # The learned gap evidence fully trusted (the follower tempers it), against none. Beats
-    # decided a fifth of a beat in, before the next onset tells the gap: from the default
-    # third of a beat, the first beats already hear it. (No note-offs here, so each onset
-    # would end its pitch's earlier note: no length evidence either.)
-    monkeypatch.setattr("stage.engine.follow.pointer._LENGTH_FLAT",
-                        np.ones_like(_LENGTH_FLAT))
+    # The gap evidence alone, fully trusted (the follower tempers it), against none: every
+    # other evidence flat (the class, the accent, the pitch classes' novelty, and the held
+    # lengths: no note-offs here, so each onset would end its pitch's earlier note).
+    for name in ("TEMPLATE", "ACCENT_TEMPLATE", "NOVEL_TEMPLATE", "_LENGTH_FLAT"):
+        flat = np.ones_like(getattr(pointer_module, name))
+        monkeypatch.setattr(f"stage.engine.follow.pointer.{name}", flat)
     monkeypatch.setattr("stage.engine.follow.pointer.GAP_TEMPLATE", _load_given("gap")[1])
-    heard = settled_at(play(BeatPointer(period, 0.2), onsets, 21.0), 1.0, period)
+    heard = play(BeatPointer(period, 0.2), onsets, 21.0)
     monkeypatch.setattr("stage.engine.follow.pointer.GAP_TEMPLATE", np.ones_like(GAP_TEMPLATE))
-    blind = settled_at(play(BeatPointer(period, 0.2), onsets, 21.0), 1.0, period)
-    assert heard < 20  # within ten bars the long notes are taken for the beat
-    assert heard + 4 <= blind  # a bar or more sooner than without the gaps
+    blind = play(BeatPointer(period, 0.2), onsets, 21.0)
+    assert settled_at(heard, 1.0, period) < 20  # within ten bars the long notes are the beat
+    assert settled_at(blind, 1.0, period) == len(blind)  # without: still on the pickup's grid
 
 
 def test_accents_lean_to_the_beat() -> None:
@@ -321,3 +321,44 @@ def test_a_note_struck_again_while_held_is_not_counted_twice() -> None:
     assert list(pointer._sounding.values()) == [1]
     pointer.release(0.7, 60)
     assert pointer._held == {} and pointer._sounding == {}
+
+
+def pedalled_eighths(start: float, period: float, count: int,
+                     pedal: bool) -> list[tuple[float, str]]:
+    """Even eighths of one pitch at one loudness, the first one off the beat: onsets, gaps
+    and lengths are the same for every note. With ``pedal``, the sustain pedal is changed
+    with each beat as a pianist does (let up just before it, pressed again just after)."""
+    events = []
+    for k in range(count):
+        events += [(start + (k - 0.5) * period, "note"), (start + k * period, "note")]
+        if pedal:
+            events += [(start + (k - 0.1) * period, "up"), (start + (k + 0.1) * period, "down")]
+    return sorted(events)
+
+
+def play_pedalled(events: list[tuple[float, str]], period: float, until: float) -> list[Beat]:
+    pointer = BeatPointer(period)
+    beats: list[Beat] = []
+    for time, what in events:
+        beats += (pointer.onset(time, 90, 72) if what == "note"
+                  else pointer.pedal(time, what == "down"))
+    return beats + pointer.advance(until)
+
+
+def test_the_pedal_shows_where_the_beat_is() -> None:
+    period = 0.5
+    heard = play_pedalled(pedalled_eighths(1.0, period, 40, pedal=True), period, 21.0)
+    blind = play_pedalled(pedalled_eighths(1.0, period, 40, pedal=False), period, 21.0)
+    assert settled_at(heard, 1.0, period) < 20  # within ten bars, the beats the pedal shows
+    assert settled_at(blind, 1.0, period) == len(blind)  # without: still where it started
+
+
+def test_only_a_change_of_the_pedal_is_evidence() -> None:
+    pointer = BeatPointer(0.5)
+    pointer.onset(0.0, 90, 60)
+    pointer.pedal(0.1, True)
+    belief = pointer._belief.copy()
+    pointer.pedal(0.12, True)  # a continuous pedal's next value, still down
+    np.testing.assert_array_equal(pointer._belief, belief)
+    pointer.pedal(0.3, False)
+    assert not np.array_equal(pointer._belief, belief)

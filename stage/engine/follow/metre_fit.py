@@ -7,7 +7,8 @@ cell: how much more likely an onset of that class is at that point of the beat t
 Four refinements are counted the same way, per class: by the gap that follows the onset (in
 beats), by its accent (its loudness over the last two seconds'), by how long its longest
 note is held (in beats: a long note is most often on a beat, a short one off it) and by how
-new its pitch classes are (harmony changes on the beat).
+new its pitch classes are (harmony changes on the beat). Sustain pedal presses and
+releases are counted the same way (the pedal changes with the harmony).
 Songs are split by feel first: a song whose onsets fall more on the beat's thirds than on its
 halves and quarters is a triplet (shuffle, 12/8) song, and gets the triplet template; the
 others the straight one. The beat pointer (:mod:`stage.engine.follow.pointer`) believes in
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stage.engine.events import CC_SUSTAIN
 from stage.engine.follow.fit_data import add_data_argument
 from stage.engine.follow.onsets import CLASSES, OnsetGroup, OnsetGrouper
 from stage.engine.ports.midifile import load_performance
@@ -89,6 +91,25 @@ def song_phases(midi: Path, beats: np.ndarray) -> list[Phase]:
     return out
 
 
+def song_pedals(midi: Path, beats: np.ndarray) -> list[tuple[int, float]]:
+    """Every sustain pedal press (0) and release (1) between the first and last beat, with
+    its phase in the beat."""
+    out: list[tuple[int, float]] = []
+    down = False
+    for message in load_performance(midi):
+        data = message.data
+        if len(data) != 3 or data[0] & 0xF0 != 0xB0 or data[1] != CC_SUSTAIN:
+            continue
+        if (data[2] >= 64) == down:
+            continue
+        down = not down
+        now = message.time_ns / 1e9
+        i = int(np.searchsorted(beats, now + 1e-9)) - 1
+        if 0 <= i < len(beats) - 1:
+            out.append((0 if down else 1, (now - beats[i]) / (beats[i + 1] - beats[i])))
+    return out
+
+
 def template(counts: np.ndarray) -> np.ndarray:
     """Likelihood ratios per class and cell from raw phase counts (classes x CELLS)."""
     offsets = np.arange(-6, 7)
@@ -129,6 +150,7 @@ def fit(data: Path, songs: range) -> dict[str, object]:
     accents = np.zeros((2, len(CLASSES), levels, CELLS))
     lengths = np.zeros((2, len(CLASSES), spans, CELLS))
     novels = np.zeros((2, len(CLASSES), len(NOVEL_EDGES) + 1, CELLS))
+    pedals = np.zeros((2, 2, CELLS))  # feel x (press, release) x cells
     used = [0, 0]
     for number in songs:
         folder = data / f"{number:03d}"
@@ -148,6 +170,8 @@ def fit(data: Path, songs: range) -> dict[str, object]:
             if length is not None:
                 held[kind, int(np.searchsorted(LENGTH_EDGES, length)), cell] += 1
         feel = int(is_triplet(song.sum(axis=1)))
+        for change, phase in song_pedals(folder / f"{number:03d}.mid", beats):
+            pedals[feel, change, round(phase * CELLS) % CELLS] += 1
         counts[feel] += song
         accents[feel] += loud
         lengths[feel] += held
@@ -163,7 +187,9 @@ def fit(data: Path, songs: range) -> dict[str, object]:
             "length_edges": list(LENGTH_EDGES),
             "length_ratio": [np.round(given_template(c), 4).tolist() for c in lengths],
             "novel_edges": list(NOVEL_EDGES),
-            "novel_ratio": [np.round(given_template(c), 4).tolist() for c in novels]}
+            "novel_ratio": [np.round(given_template(c), 4).tolist() for c in novels],
+            "pedal_changes": pedals.sum(axis=2).astype(int).tolist(),
+            "pedal_ratio": [np.round(template(c), 4).tolist() for c in pedals]}
 
 
 def main() -> int:

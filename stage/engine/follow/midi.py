@@ -151,6 +151,7 @@ class MidiFollower:
             self._after_beats(self.beats.release(now, data[1]), now)
         elif message.is_control_change and data[1] == CC_SUSTAIN:
             self.notes.set_pedal(now, data[2] >= 64)
+            self._after_beats(self.beats.pedal(now, data[2] >= 64), now)
         self._steer(now_ns, tempo)
 
     def state(self, now_ns: int, tempo: TempoMap) -> PerformanceState:

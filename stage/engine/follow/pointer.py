@@ -6,7 +6,8 @@ advances at its own rate, the tempo drifts a little and, rarely, jumps); at each
 it is multiplied by the learned metrical template (:mod:`stage.engine.follow.metre_fit`):
 how likely an onset of that kind (bass, chord, single note) is at each phase of the beat,
 and how that changes when the onset is an accent (louder than the last two seconds) or
-brings new pitch classes (harmony changes on the beat). When
+brings new pitch classes (harmony changes on the beat); a sustain pedal press or release
+is evidence of where the beat is too (the pedal changes with the harmony). When
 the next onset comes, the silence that followed the group is evidence too (a note held into
 a long gap is most often on a beat); and when the group's last note is released, so is how
 long it was held (a short note is most often off the beat), applied to the group's place
@@ -89,6 +90,8 @@ _PHASE_SD_MAX = 0.12
 20 beats) of how far the beats were placed from the grid, within ``_PHASE_SD`` and this.
 On 601-700 (every third, smoothing half a beat): rubato F 0.8304 / 0.8383 / 0.8404 / 0.8516
 / 0.8527 at gains 0 / 1.5 / 2 / 3 / 4, the curves 0.9318 / 0.9316 / 0.931 / 0.93 / 0.9262."""
+_PHASE_JUMP = 0.0
+_PHASE_HALF = 0.0
 _REANCHOR_GAP = 1.5
 _REANCHOR_OFF = 0.15
 
@@ -96,13 +99,30 @@ _REANCHOR_OFF = 0.15
 _GAP_EXPONENT = 0.5
 """How far the gap evidence (how long an onset is followed by silence) is trusted: it
 overlaps the class evidence (a bass note is often held), so half; chosen on songs 601-700."""
-_ACCENT_EXPONENT = 1.0
-"""How far the accent evidence (an onset louder than the last two seconds) is trusted."""
+_ACCENT_EXPONENT = 0.5
+"""How far the accent evidence (an onset louder than the last two seconds) is trusted. A
+pianist voices the melody over the accompaniment, so loudness tells the voice as much as
+the beat: half. Chosen on ASAP (every third performance: pop has no such voicing), with the
+pedal evidence: beat F 0.7269 at 1, 0.7452 at 0.5; on the other 40 performances, not used
+to choose, 0.7423 / 0.7552. Pop songs 601-700 (every third): F / CMLt 0.9517 / 0.7823 at
+0.5 (0.9527 / 0.7935 at 1), the curves 0.9374 (0.9379), rubato 0.8661 (0.8674)."""
 _NOVEL_EXPONENT = 0.5
 """How far the novelty evidence (how new a group's pitch classes are) is trusted: it
 overlaps the class evidence. On songs 601-700 (every third) beat F / CMLt 0.9496 / 0.8082
 without it, 0.9504 / 0.7998, 0.9516 / 0.8129, 0.952 / 0.8139, 0.951 / 0.8076 at 0.3 / 0.5 /
 0.7 / 1; at 0.5 the curves 0.9338 -> 0.9348 and rubato 0.8502 -> 0.8539."""
+_AUDIO_ACCENT_EXPONENT = 1.0
+"""An audio onset's strength is the whole sound's, no one voice's: its accent evidence is
+trusted fully (recorded pointer input of 12 ASAP and 12 POP909 renders: beat F 0.447 and
+0.9098 at 1, 0.4397 and 0.9066 at 0.5)."""
+_PEDAL_EXPONENT = 0.5
+"""How far the sustain pedal evidence is trusted: a press is most often on the beat or in
+its first half, a release just before the beat (learned from POP909 001-700's pedal). On
+songs 601-700 (every third), without it / presses alone / both at 0.25, 0.5, 1: beat F
+0.9516 / 0.9518 / 0.9514, 0.9527, 0.9514 and CMLt 0.8129 / 0.8154 / 0.8084, 0.7935, 0.7726;
+the curves 0.9348 / 0.9361 / -, 0.9379, -; rubato 0.8539 / 0.8598 / -, 0.8674, -; ASAP every
+third performance 0.7171 / 0.7226 / 0.7255, 0.7269, 0.7119 (chosen with the pedal template
+blurred twice as far; as the others are, the same within 0.001)."""
 _LENGTH_EXPONENT = 0.5
 """How far the held-length evidence is trusted: it overlaps the gap evidence (legato notes
 are held to the next onset). On songs 601-700 beat F was 0.944 without it, 0.9461 / 0.9464 /
@@ -134,12 +154,15 @@ def _load_given(name: str) -> tuple[np.ndarray, np.ndarray]:
 TEMPLATE = _load_template() ** _EXPONENTS[None, :, None]
 GAP_EDGES, GAP_TEMPLATE = _load_given("gap")
 GAP_TEMPLATE = GAP_TEMPLATE ** _GAP_EXPONENT
-ACCENT_EDGES, ACCENT_TEMPLATE = _load_given("accent")
-ACCENT_TEMPLATE = ACCENT_TEMPLATE ** _ACCENT_EXPONENT
+ACCENT_EDGES, _ACCENT_LEARNED = _load_given("accent")
+ACCENT_TEMPLATE = _ACCENT_LEARNED ** _ACCENT_EXPONENT
+AUDIO_ACCENT_TEMPLATE = _ACCENT_LEARNED ** _AUDIO_ACCENT_EXPONENT
 NOVEL_EDGES, NOVEL_TEMPLATE = _load_given("novel")
 NOVEL_TEMPLATE = NOVEL_TEMPLATE ** _NOVEL_EXPONENT
 LENGTH_EDGES, LENGTH_TEMPLATE = _load_given("length")
 LENGTH_TEMPLATE = LENGTH_TEMPLATE ** _LENGTH_EXPONENT
+PEDAL_TEMPLATE = np.asarray(_LEARNED["pedal_ratio"], dtype=float) ** _PEDAL_EXPONENT
+"""feels x (press, release) x cells."""
 _LENGTH_FLAT = np.ascontiguousarray(LENGTH_TEMPLATE.reshape(*LENGTH_TEMPLATE.shape[:2], -1))
 """feels x classes x (bins x cells): one flat row per class, for a single gather."""
 FEELS, CELLS = TEMPLATE.shape[0], TEMPLATE.shape[2]
@@ -150,6 +173,7 @@ _FEEL_PRIOR = np.array([0.95, 0.05])
 _ON_BEAT = np.r_[0:_ON_BEAT_CELLS + 1, CELLS - _ON_BEAT_CELLS:CELLS]
 """The cells within ``_ON_BEAT_CELLS`` of phase 0."""
 _EVERY_TEMPO = slice(0, TEMPI)
+_TEMPO_ROWS = np.arange(TEMPI)
 _OFFSETS = np.arange(-4, 5, dtype=float)
 _AROUND = (np.arange(CELLS)[:, None] + np.arange(-4, 5)[None, :]) % CELLS
 """Per peak cell, the cells read around it (the phase is their weighted mean offset)."""
@@ -216,6 +240,7 @@ class BeatPointer:
         # Smoothing places a beat on a note up to half a beat before it was predicted:
         # with a window in seconds (audio, 45 ms) that note would be decided too late.
         self._smoothing = window_s is None
+        self._pedal_down = False
         self._pitched = True  # until an onset without a note-off (audio: no real pitch)
         self.next_index = 0
         self.last_beat: Beat | None = None
@@ -264,7 +289,8 @@ class BeatPointer:
               held: bool = True) -> list[Beat]:
         """A note-on at ``time`` (seconds). Returns beats decided up to ``time``. ``held``:
         its note-off will come (:meth:`release`); an audio onset has none, and no real pitch:
-        once one is heard, how new a group's pitch classes are is no longer evidence."""
+        once one is heard, how new a group's pitch classes are is no longer evidence, and
+        its loudness is the whole sound's (:data:`AUDIO_ACCENT_TEMPLATE`)."""
         if not held:
             self._pitched = False
         beats = self.advance(time)
@@ -296,6 +322,28 @@ class BeatPointer:
         group = self._held.pop(pitch, None)
         if group is not None:
             self._released(group, time)
+        return beats
+
+    def pedal(self, time: float, down: bool) -> list[Beat]:
+        """The sustain pedal pressed (``down``) or released at ``time`` (seconds): pianists
+        change the pedal with the harmony, at the beat. Returns beats decided up to
+        ``time``."""
+        beats = self.advance(time)
+        if down == self._pedal_down:
+            return beats
+        self._pedal_down = down
+        if self._belief_time is None:
+            return beats
+        # Each tempo finds where in its beat the change falls, ahead of where the belief
+        # stands (the last group), and weighs each cell by the template there.
+        ahead = ((time - self._belief_time) * CELLS / self.periods + 0.5).astype(np.intp)
+        at = self._cells[None, :] + ahead[:, None]  # tempi x cells
+        at %= CELLS
+        evidence = PEDAL_TEMPLATE[:, 0 if down else 1].take(at, axis=1)  # feels x tempi x cells
+        self._belief *= evidence
+        if self._trail and self._trail[-1].time == self._belief_time:
+            self._trail[-1].later.append((evidence[self._feel], _TEMPO_ROWS))
+        self._read()
         return beats
 
     def tap(self, times: list[float]) -> list[Beat]:
@@ -346,7 +394,8 @@ class BeatPointer:
     def _observe(self, group: OnsetGroup) -> None:
         assert self._belief_time is not None
         level = int(np.searchsorted(ACCENT_EDGES, group.accent))
-        evidence = TEMPLATE[:, group.kind] * ACCENT_TEMPLATE[:, group.kind, level]
+        accent = ACCENT_TEMPLATE if self._pitched else AUDIO_ACCENT_TEMPLATE
+        evidence = TEMPLATE[:, group.kind] * accent[:, group.kind, level]
         if self._pitched:
             novel = int(np.searchsorted(NOVEL_EDGES, group.novel))
             evidence = evidence * NOVEL_TEMPLATE[:, group.kind, novel]
@@ -432,6 +481,7 @@ class BeatPointer:
         pull = np.exp(self._log_prior[band] * _PRIOR_PULL * beats)[:, None]
         drift = _TEMPO_SD * math.sqrt(beats) / _TEMPO_STEP
         if back:  # the forward steps' transposes, in reverse order
+            belief = self._slip(belief, beats)
             shared = belief.mean(axis=-2, keepdims=True)
             belief = belief * ((1.0 - jump) * pull)
             belief += shared * (jump * pull)
@@ -441,7 +491,18 @@ class BeatPointer:
             carried = self._turn(belief, elapsed / self.periods[band], beats, 1.0)
             carried = self._drift_tempo(carried, drift, band) * pull
             carried = (1.0 - jump) * carried + jump * carried.mean(axis=-2, keepdims=True)
+            carried = self._slip(carried, beats)
         return carried / carried.sum()
+
+    @staticmethod
+    def _slip(belief: np.ndarray, beats: float) -> np.ndarray:
+        pj = min(_PHASE_JUMP * beats, 0.05)
+        ph = min(_PHASE_HALF * beats, 0.05)
+        if pj:
+            belief = (1.0 - pj) * belief + pj * belief.mean(axis=-1, keepdims=True)
+        if ph:
+            belief = (1.0 - ph) * belief + ph * np.roll(belief, CELLS // 2, axis=-1)
+        return belief
 
     def _turn(self, belief: np.ndarray, beats_by_tempo: np.ndarray, beats: float,
               direction: float) -> np.ndarray:
