@@ -362,3 +362,13 @@ def test_only_a_change_of_the_pedal_is_evidence() -> None:
     np.testing.assert_array_equal(pointer._belief, belief)
     pointer.pedal(0.3, False)
     assert not np.array_equal(pointer._belief, belief)
+
+
+def test_any_number_of_pedal_changes_between_onsets_keeps_the_belief() -> None:
+    pointer = BeatPointer(0.5)
+    pointer.onset(0.0, 90, 60)
+    for k in range(4000):  # a pedal pumped (or a faulty one chattering) under a held chord
+        pointer.pedal(0.1 + k * 1e-6, k % 2 == 0)
+    assert np.isfinite(pointer._belief).all() and pointer._belief.sum() > 0
+    beats = pointer.onset(1.0, 90, 60) + pointer.advance(3.0)
+    assert all(np.isfinite(b.time) for b in beats) and len(beats) >= 3

@@ -90,8 +90,6 @@ _PHASE_SD_MAX = 0.12
 20 beats) of how far the beats were placed from the grid, within ``_PHASE_SD`` and this.
 On 601-700 (every third, smoothing half a beat): rubato F 0.8304 / 0.8383 / 0.8404 / 0.8516
 / 0.8527 at gains 0 / 1.5 / 2 / 3 / 4, the curves 0.9318 / 0.9316 / 0.931 / 0.93 / 0.9262."""
-_PHASE_JUMP = 0.0
-_PHASE_HALF = 0.0
 _REANCHOR_GAP = 1.5
 _REANCHOR_OFF = 0.15
 
@@ -341,6 +339,7 @@ class BeatPointer:
         at %= CELLS
         evidence = PEDAL_TEMPLATE[:, 0 if down else 1].take(at, axis=1)  # feels x tempi x cells
         self._belief *= evidence
+        self._belief /= self._belief.sum()  # any number of changes may come between onsets
         if self._trail and self._trail[-1].time == self._belief_time:
             self._trail[-1].later.append((evidence[self._feel], _TEMPO_ROWS))
         self._read()
@@ -481,7 +480,6 @@ class BeatPointer:
         pull = np.exp(self._log_prior[band] * _PRIOR_PULL * beats)[:, None]
         drift = _TEMPO_SD * math.sqrt(beats) / _TEMPO_STEP
         if back:  # the forward steps' transposes, in reverse order
-            belief = self._slip(belief, beats)
             shared = belief.mean(axis=-2, keepdims=True)
             belief = belief * ((1.0 - jump) * pull)
             belief += shared * (jump * pull)
@@ -491,18 +489,7 @@ class BeatPointer:
             carried = self._turn(belief, elapsed / self.periods[band], beats, 1.0)
             carried = self._drift_tempo(carried, drift, band) * pull
             carried = (1.0 - jump) * carried + jump * carried.mean(axis=-2, keepdims=True)
-            carried = self._slip(carried, beats)
         return carried / carried.sum()
-
-    @staticmethod
-    def _slip(belief: np.ndarray, beats: float) -> np.ndarray:
-        pj = min(_PHASE_JUMP * beats, 0.05)
-        ph = min(_PHASE_HALF * beats, 0.05)
-        if pj:
-            belief = (1.0 - pj) * belief + pj * belief.mean(axis=-1, keepdims=True)
-        if ph:
-            belief = (1.0 - ph) * belief + ph * np.roll(belief, CELLS // 2, axis=-1)
-        return belief
 
     def _turn(self, belief: np.ndarray, beats_by_tempo: np.ndarray, beats: float,
               direction: float) -> np.ndarray:
