@@ -31,7 +31,7 @@ import numpy as np
 from stage.engine.events import CC_SUSTAIN
 from stage.engine.follow.fit_data import add_data_argument
 from stage.engine.follow.onsets import CLASSES, OnsetGroup, OnsetGrouper
-from stage.engine.ports.midifile import load_performance
+from stage.engine.ports.midifile import TimedMessage, load_performance
 
 CELLS = 48
 IOI_EDGES = (0.2, 0.3, 0.45, 0.6, 0.9, 1.5)
@@ -57,13 +57,13 @@ Phase = tuple[int, float, float, float, float | None, float]
 held or None when never released)."""
 
 
-def song_phases(midi: Path, beats: np.ndarray) -> list[Phase]:
+def song_phases(messages: list[TimedMessage], beats: np.ndarray) -> list[Phase]:
     """The :data:`Phase` of every onset group between the first and last beat."""
     grouper = OnsetGrouper()
     groups: list[OnsetGroup] = []
     held: dict[int, OnsetGroup] = {}  # pitch -> the group its sounding note started in
     longest: dict[int, float] = {}  # id(group) -> its longest note so far (seconds)
-    for message in load_performance(midi):
+    for message in messages:
         data, now = message.data, message.time_ns / 1e9
         if len(data) != 3 or data[0] & 0xF0 not in (0x80, 0x90):
             continue
@@ -91,12 +91,12 @@ def song_phases(midi: Path, beats: np.ndarray) -> list[Phase]:
     return out
 
 
-def song_pedals(midi: Path, beats: np.ndarray) -> list[tuple[int, float]]:
+def song_pedals(messages: list[TimedMessage], beats: np.ndarray) -> list[tuple[int, float]]:
     """Every sustain pedal press (0) and release (1) between the first and last beat, with
     its phase in the beat."""
     out: list[tuple[int, float]] = []
     down = False
-    for message in load_performance(midi):
+    for message in messages:
         data = message.data
         if len(data) != 3 or data[0] & 0xF0 != 0xB0 or data[1] != CC_SUSTAIN:
             continue
@@ -161,8 +161,8 @@ def fit(data: Path, songs: range) -> dict[str, object]:
         loud = np.zeros((len(CLASSES), levels, CELLS))
         held = np.zeros((len(CLASSES), spans, CELLS))
         fresh = np.zeros((len(CLASSES), len(NOVEL_EDGES) + 1, CELLS))
-        for kind, phase, gap, accent, length, novel in song_phases(folder / f"{number:03d}.mid",
-                                                            beats):
+        messages = load_performance(folder / f"{number:03d}.mid")  # read once for both
+        for kind, phase, gap, accent, length, novel in song_phases(messages, beats):
             cell = round(phase * CELLS) % CELLS
             song[kind, int(np.searchsorted(IOI_EDGES, gap)), cell] += 1
             loud[kind, int(np.searchsorted(ACCENT_EDGES, accent)), cell] += 1
@@ -170,7 +170,7 @@ def fit(data: Path, songs: range) -> dict[str, object]:
             if length is not None:
                 held[kind, int(np.searchsorted(LENGTH_EDGES, length)), cell] += 1
         feel = int(is_triplet(song.sum(axis=1)))
-        for change, phase in song_pedals(folder / f"{number:03d}.mid", beats):
+        for change, phase in song_pedals(messages, beats):
             pedals[feel, change, round(phase * CELLS) % CELLS] += 1
         counts[feel] += song
         accents[feel] += loud
