@@ -372,3 +372,27 @@ def test_any_number_of_pedal_changes_between_onsets_keeps_the_belief() -> None:
     assert np.isfinite(pointer._belief).all() and pointer._belief.sum() > 0
     beats = pointer.onset(1.0, 90, 60) + pointer.advance(3.0)
     assert all(np.isfinite(b.time) for b in beats) and len(beats) >= 3
+
+
+def play_heard(period: float, count: int, activations: tuple[float, float] | None,
+               until: float) -> list[Beat]:
+    """Even eighths from audio (no pitch, no note-off), the first one off the beat, decided
+    45 ms after each beat as the audio follower does; ``activations``: what the beat model
+    heard at the off-beat and the on-beat onsets."""
+    pointer = BeatPointer(period, window_s=0.045, phase_sd=0.04)
+    beats: list[Beat] = []
+    for k in range(count):
+        for time, on_beat in ((1.0 + (k - 0.5) * period, 0), (1.0 + k * period, 1)):
+            heard = None if activations is None else activations[on_beat]
+            beats += pointer.onset(time, 90, 72, held=False, heard_beat=heard)
+    return beats + pointer.advance(until)
+
+
+def test_the_beat_model_heard_at_audio_onsets_shows_where_the_beat_is() -> None:
+    period = 0.5
+    heard = play_heard(period, 40, (0.1, 0.8), 21.0)
+    blind = play_heard(period, 40, None, 21.0)
+    unsure = play_heard(period, 40, (0.5, 0.5), 21.0)  # the same everywhere: no evidence
+    assert settled_at(heard, 1.0, period) < 20  # within ten bars, the beats the model heard
+    assert settled_at(blind, 1.0, period) == len(blind)  # without: still where it started
+    assert settled_at(unsure, 1.0, period) == len(unsure)

@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 DEFAULTS = {"accompanist": {"steps": 6000, "batch": 64, "lr": 1e-3},
             "chords": {"steps": 4000, "batch": 32, "lr": 2e-3},
-            "beats": {"steps": 1200, "batch": 24, "lr": 3e-3}}
+            "beats": {"steps": 1600, "batch": 24, "lr": 3e-3}}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,21 +80,26 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train_beats(args: argparse.Namespace) -> int:
-    """Render POP909 training songs (``--limit`` of them, a seeded draw from 001-700; 159 by
-    default: the shipped run) and 20 validation songs, train the beat GRU, export it."""
+    """Render POP909 training songs (``--limit`` of them, a seeded draw from 001-700; 320 by
+    default: the shipped run; at most 640, the last 60 calibrate it, see audio_onset_fit) and 20
+    validation songs, train the beat GRU, export it."""
     import os
 
-    import numpy as np
-
-    from stage.engine.follow.audio_beat_data import TRAIN_SONGS, load_songs
+    from stage.engine.follow.audio_beat_data import (
+        CALIBRATION,
+        TRAIN_LIMIT,
+        TRAIN_SONGS,
+        drawn_songs,
+        load_songs,
+    )
     from stage.engine.follow.audio_beat_model import WEIGHTS_DIR
     from stage.engine.follow.audio_beat_train import BeatConfig, BeatRun, ship, train
 
     data = Path(os.environ.get("STAGE_DATA", Path(__file__).resolve().parents[3] / "shared"
                                / "data")) / "pop909"
-    cache = args.out / "beats" / "audio"
-    order = np.random.default_rng(args.seed).permutation(np.asarray(TRAIN_SONGS))
-    numbers = [int(n) for n in order[: args.limit or 159]]
+    cache = args.out / "beats" / "audio-rubato"
+    most = len(TRAIN_SONGS) - CALIBRATION
+    numbers = drawn_songs(args.seed)[: min(args.limit or TRAIN_LIMIT, most)]
     valid = load_songs(list(range(781, 801)), data, cache, args.seed)
     songs = load_songs(numbers, data, cache, args.seed)
     if not songs or not valid:

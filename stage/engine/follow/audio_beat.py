@@ -111,8 +111,8 @@ class NeuralBeats:
         """Beats are decided as activations arrive (:meth:`hear`): nothing more to do."""
         return []
 
-    def onset(self, time: float, velocity: int, pitch: int = 60,
-              held: bool = True) -> list[Beat]:
+    def onset(self, time: float, velocity: int, pitch: int = 60, held: bool = True,
+              heard_beat: float | None = None) -> list[Beat]:
         return []
 
     def release(self, time: float, pitch: int) -> list[Beat]:

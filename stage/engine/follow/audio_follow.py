@@ -26,6 +26,7 @@ from stage.engine.events import MidiMessage
 from stage.engine.follow.audio_beat import NeuralBeats
 from stage.engine.follow.audio_beat_model import BeatActivations
 from stage.engine.follow.audio_features import AudioFrame, AudioOnset
+from stage.engine.follow.audio_onset_fit import ACTIVATION_BEFORE_S
 from stage.engine.follow.midi import MidiFollower, TapConfig
 from stage.engine.follow.notes import NoteRecord
 from stage.engine.follow.pointer import BeatPointer
@@ -40,12 +41,19 @@ AUDIO_BEAT_WINDOW_S = 0.045
 """The beat pointer's decision window for audio (seconds): a beat is decided this long
 after it falls, from the onsets heard by then (the goal is 50 ms). Waiting longer gains
 little: on 24 POP909 dev renders beat F was 0.7958 at 0.045 s, 0.7965 at 0.07 s."""
-BEAT_ACTIVATION = 0.5
+BEAT_ACTIVATION = 0.4
 """An onset heard where the beat model's activation reaches this (within 15 ms before it,
-up to when the onset is known) marks the beat like a bass onset. On 16 validation renders
-of POP909 601-700 (songs the model never trained on): beat F 0.7271 without the model,
-0.7461 / 0.7506 / 0.7546 / 0.7429 at 0.15 / 0.3 / 0.5 / 0.7."""
-_ACTIVATION_BEFORE_S = 0.015
+up to when the onset is known) marks the beat like a bass onset; the activation is also
+graded evidence (the pointer's ACTIVATION_TEMPLATE). Chosen on ASAP (every third
+performance) with the model trained on rubato: beat F 0.4803 / 0.5011 / 0.5232 / 0.5119 /
+0.5024 at 0.2 / 0.3 / 0.4 / 0.5 / 0.6 (marks alone). With a model, an onset's low rise
+(kick, bass) no longer marks it by itself: the model hears that too, and a left hand
+after the beat rises low as well (0.5331 -> 0.5372)."""
+AUDIO_PHASE_SD = 0.04
+"""The beat pointer's timing noise per beat for audio onsets (MIDI: 0.06). Audio onsets
+carry no pitch, so each is weaker evidence and the belief must not slide after every
+off-beat one: on ASAP (every third) beat F 0.5372 / 0.5507 / 0.5516 / 0.5466 at 0.06 / 0.04
+/ 0.03 / 0.02; on 24 POP909 dev renders 0.8398 / 0.8423 / 0.8424."""
 _ACTIVATION_MEMORY_S = 1.0
 
 _HISTORY_S = 40.0
@@ -147,8 +155,9 @@ class AudioFollower(MidiFollower):
         else:
             # The window in seconds: a beat is decided ``beat_window_s`` after it falls,
             # whatever the tempo.
-            self.beats = BeatPointer(period, window_s=beat_window_s)
+            self.beats = BeatPointer(period, window_s=beat_window_s, phase_sd=AUDIO_PHASE_SD)
         self._activations: deque[BeatActivations] = deque(maxlen=256)
+        self._model_heard = False  # activations came: each onset is told the model's
         self.marked_by_model = 0  # onsets only the beat model marked as on a beat
         self.fused = FusedNoteRecord(hop_s)
         self.notes = self.fused
@@ -175,6 +184,7 @@ class AudioFollower(MidiFollower):
         origin)."""
         now = now_ns / NS_PER_S
         if activations is not None and len(activations):
+            self._model_heard = True
             self._activations.append(activations)
             if self.neural is not None:
                 first = not self.neural.started
@@ -201,12 +211,15 @@ class AudioFollower(MidiFollower):
         # bass notes the pointer weighs more. (An estimate of each onset's lowest note did no
         # better on POP909 renders: an 85 ms window cannot tell bass semitones apart, a
         # longer one would be late.)
-        marks_beat = onset.low
-        if not marks_beat and self._activation_at(onset) >= BEAT_ACTIVATION:
-            marks_beat = True
-            self.marked_by_model += 1
+        heard_beat = self._activation_at(onset) if self._model_heard else None
+        if heard_beat is None:
+            marks_beat = onset.low
+        else:
+            marks_beat = heard_beat >= BEAT_ACTIVATION
+            self.marked_by_model += marks_beat and not onset.low
+        # No note-off will tell how long it sounds; the activation is graded evidence too.
         beats = self.beats.onset(onset.time, velocity, _LOW_PITCH if marks_beat else _HIGH_PITCH,
-                                 held=False)  # no note-off will tell how long it sounds
+                                 held=False, heard_beat=heard_beat)
         # A beat decided from this onset (the first one is a beat at once) is known only
         # when the onset is.
         beats = [replace(b, decided_at=onset.known_at) if b.decided_at >= onset.time else b
@@ -221,7 +234,7 @@ class AudioFollower(MidiFollower):
         blocks = self._activations
         while blocks and blocks[0].times[-1] < onset.time - _ACTIVATION_MEMORY_S:
             blocks.popleft()
-        start, peak = onset.time - _ACTIVATION_BEFORE_S, 0.0
+        start, peak = onset.time - ACTIVATION_BEFORE_S, 0.0
         for block in reversed(blocks):  # newest first: only the last few reach the onset
             if block.times[-1] < start:
                 break

@@ -40,6 +40,7 @@ class OnsetGroup:
     accent: float = 1.0  # loudness per note over the last two seconds' (known once closed)
     classes: int = 0  # its pitch classes, a bit each
     novel: float = 0.0  # share of them not heard in the second before it (known once closed)
+    heard_beat: float | None = None  # audio: the beat model's activation at it (the highest)
     closed: bool = False
 
 

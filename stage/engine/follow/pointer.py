@@ -34,6 +34,7 @@ from collections import deque
 
 import numpy as np
 
+from stage.engine.follow.audio_onset_fit import TEMPLATE_PATH as AUDIO_TEMPLATE_PATH
 from stage.engine.follow.beat import Beat
 from stage.engine.follow.metre_fit import TEMPLATE_PATH
 from stage.engine.follow.onsets import ONSET_MERGE_S, OnsetGroup, OnsetGrouper
@@ -121,6 +122,12 @@ songs 601-700 (every third), without it / presses alone / both at 0.25, 0.5, 1: 
 the curves 0.9348 / 0.9361 / -, 0.9379, -; rubato 0.8539 / 0.8598 / -, 0.8674, -; ASAP every
 third performance 0.7171 / 0.7226 / 0.7255, 0.7269, 0.7119 (chosen with the pedal template
 blurred twice as far; as the others are, the same within 0.001)."""
+_ACTIVATION_EXPONENT = 0.5
+"""How far the beat model's activation at an audio onset is trusted (its calibration is
+learned on songs it never trained on): it overlaps the class evidence (an onset the model
+hears on a beat is handed over as a bass note), so half. On ASAP (every third
+performance), with the onsets marked at 0.4: beat F 0.5486 / 0.5519 / 0.5507 / 0.5483 at 0 /
+0.25 / 0.5 / 0.75 (0.5162 with no marks and the template fully trusted)."""
 _LENGTH_EXPONENT = 0.5
 """How far the held-length evidence is trusted: it overlaps the gap evidence (legato notes
 are held to the next onset). On songs 601-700 beat F was 0.944 without it, 0.9461 / 0.9464 /
@@ -135,6 +142,8 @@ is steered to the predicted beats, and chords are decided 0.9 beat in."""
 
 _LEARNED = json.loads(TEMPLATE_PATH.read_text())
 """What metre_fit learned, read once at import."""
+_AUDIO_LEARNED = json.loads(AUDIO_TEMPLATE_PATH.read_text())
+"""What audio_onset_fit learned of the shipped beat model's activations."""
 
 
 def _load_template() -> np.ndarray:
@@ -160,6 +169,10 @@ NOVEL_TEMPLATE = NOVEL_TEMPLATE ** _NOVEL_EXPONENT
 LENGTH_EDGES, LENGTH_TEMPLATE = _load_given("length")
 LENGTH_TEMPLATE = LENGTH_TEMPLATE ** _LENGTH_EXPONENT
 PEDAL_TEMPLATE = np.asarray(_LEARNED["pedal_ratio"], dtype=float) ** _PEDAL_EXPONENT
+ACTIVATION_EDGES = np.asarray(_AUDIO_LEARNED["activation_edges"], dtype=float)
+ACTIVATION_TEMPLATE = (np.asarray(_AUDIO_LEARNED["activation_ratio"], dtype=float)
+                       ** _ACTIVATION_EXPONENT)
+"""activation bins x cells: the same in either feel."""
 """feels x (press, release) x cells."""
 _LENGTH_FLAT = np.ascontiguousarray(LENGTH_TEMPLATE.reshape(*LENGTH_TEMPLATE.shape[:2], -1))
 """feels x classes x (bins x cells): one flat row per class, for a single gather."""
@@ -222,13 +235,14 @@ class BeatPointer:
     """Beat clock from onsets. ``period_s`` is the prior beat period (seconds); a beat is
     decided ``window`` beats after it was predicted to fall (smoothing may then place it on a
     note up to half a beat either side), or ``window_s`` seconds when that is given.
+    ``phase_sd``: the timing noise per beat (beats; more as the performer plays freely).
 
     Call :meth:`onset` for each note-on (time, velocity 1-127, pitch), :meth:`release` for
     each note-off and :meth:`advance` as time passes; they return the beats decided by then.
     """
 
     def __init__(self, period_s: float, window: float = _WINDOW,
-                 window_s: float | None = None) -> None:
+                 window_s: float | None = None, phase_sd: float = _PHASE_SD) -> None:
         if period_s <= 0:
             raise ValueError("beat period must be positive")
         self.prior_period = period_s
@@ -254,7 +268,8 @@ class BeatPointer:
         self._slots = np.empty((_TRAIL, TEMPI, CELLS))  # their beliefs, reused in turn
         self._marked = 0
         self._deviation = 0.0  # running mean of the beats' distance from the grid (beats)
-        self._phase_sd = _PHASE_SD
+        self._least_phase_sd = phase_sd
+        self._phase_sd = phase_sd
         self._held: dict[int, OnsetGroup] = {}  # pitch -> the group its sounding note began
         self._sounding: dict[int, int] = {}  # id(group) -> its notes still sounding
         self._log_prior = -0.5 * (np.log(_RATIOS) / _PRIOR_SD) ** 2
@@ -283,18 +298,24 @@ class BeatPointer:
         return self._next_beat_time()
 
     # -- input ---------------------------------------------------------------------------
-    def onset(self, time: float, velocity: int, pitch: int = 60,
-              held: bool = True) -> list[Beat]:
+    def onset(self, time: float, velocity: int, pitch: int = 60, held: bool = True,
+              heard_beat: float | None = None) -> list[Beat]:
         """A note-on at ``time`` (seconds). Returns beats decided up to ``time``. ``held``:
         its note-off will come (:meth:`release`); an audio onset has none, and no real pitch:
         once one is heard, how new a group's pitch classes are is no longer evidence, and
-        its loudness is the whole sound's (:data:`AUDIO_ACCENT_TEMPLATE`)."""
+        its loudness is the whole sound's (:data:`AUDIO_ACCENT_TEMPLATE`). ``heard_beat``:
+        the beat model's activation at an audio onset, evidence of its place in the beat
+        (:data:`ACTIVATION_TEMPLATE`)."""
         if not held:
             self._pitched = False
         beats = self.advance(time)
         closed, new = self._grouper.note_on(time, velocity, pitch)
         if closed is not None:
             self._observe(closed)
+        if heard_beat is not None:
+            group = self._grouper.open
+            assert group is not None
+            group.heard_beat = max(heard_beat, group.heard_beat or 0.0)
         if held:
             self._hold(pitch, time)
         if not new:
@@ -398,6 +419,9 @@ class BeatPointer:
         if self._pitched:
             novel = int(np.searchsorted(NOVEL_EDGES, group.novel))
             evidence = evidence * NOVEL_TEMPLATE[:, group.kind, novel]
+        if group.heard_beat is not None:
+            level = int(np.searchsorted(ACTIVATION_EDGES, group.heard_beat))
+            evidence = evidence * ACTIVATION_TEMPLATE[level]
         if group.time <= self._belief_time:  # the group that started the belief
             mark = self._mark(group)  # a return after a pause: its mark learns its evidence
             if mark is not None:
@@ -599,7 +623,8 @@ class BeatPointer:
                 break
             placed = self._smooth(due) if self._smoothing else due
             self._deviation += _DEV_RATE * (abs(placed - due) / self.period - self._deviation)
-            self._phase_sd = min(max(_DEV_GAIN * self._deviation, _PHASE_SD), _PHASE_SD_MAX)
+            self._phase_sd = min(max(_DEV_GAIN * self._deviation, self._least_phase_sd),
+                                 _PHASE_SD_MAX)
             due = placed
             played = any(abs(t - due) <= _PLAYED_WITHIN * self.period for t in self._onset_times)
             beats.append(self._emit(due, decided_at, played))
