@@ -237,3 +237,21 @@ def test_training_a_few_steps_ships_weights_the_stage_loads(tmp_path: Path) -> N
     assert out.shape == (100, 2) and np.all((out > 0) & (out < 1))
     (tmp_path / "beats.onnx").write_bytes(b"tampered")
     assert load_beat_model(tmp_path) is None  # a file that does not match its card
+
+
+def test_rendering_in_several_processes_gives_the_same_songs(tmp_path: Path) -> None:
+    from conftest import data_dir
+
+    from stage.engine.follow.audio_beat_data import load_songs
+
+    pop909 = data_dir() / "pop909"
+    if not (pop909 / "001").is_dir():
+        pytest.skip(f"POP909 not found at {pop909} (set STAGE_DATA)")
+    numbers = [1, 2, 3]
+    alone = load_songs(numbers, pop909, tmp_path / "one", seed=909)
+    shared = load_songs(numbers, pop909, tmp_path / "two", seed=909, jobs=2)
+    assert [s.number for s in shared] == numbers == [s.number for s in alone]
+    for a, b in zip(alone, shared, strict=True):
+        assert np.array_equal(a.features, b.features) and np.array_equal(a.beat, b.beat)
+    again = load_songs(numbers, pop909, tmp_path / "two", seed=909, jobs=2)  # from the cache
+    assert np.array_equal(again[2].downbeat, shared[2].downbeat)

@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, help="train on the first N songs only (quick)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1: two stall on a shared machine)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="processes rendering training audio (beats)")
     parser.add_argument("--ship", action="store_true",
                         help="write the shipped weights into stage/accompany/model/weights/")
     parser.add_argument("--width", type=int, help="accompanist width / chord GRU hidden")
@@ -100,8 +102,8 @@ def _train_beats(args: argparse.Namespace) -> int:
     cache = args.out / "beats" / "audio-rubato"
     most = len(TRAIN_SONGS) - CALIBRATION
     numbers = drawn_songs(args.seed)[: min(args.limit or TRAIN_LIMIT, most)]
-    valid = load_songs(list(range(781, 801)), data, cache, args.seed)
-    songs = load_songs(numbers, data, cache, args.seed)
+    valid = load_songs(list(range(781, 801)), data, cache, args.seed, args.jobs)
+    songs = load_songs(numbers, data, cache, args.seed, args.jobs)
     if not songs or not valid:
         log.error("no POP909 songs rendered from %s", data)
         return 1

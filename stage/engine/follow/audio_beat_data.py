@@ -16,6 +16,7 @@ never used for training (it is evaluation-only here).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -218,13 +219,28 @@ def calibration_songs(seed: int) -> list[int]:
     return sorted(drawn_songs(seed)[-CALIBRATION:])
 
 
-def load_songs(numbers: range | list[int], pop909: Path, cache: Path,
-               seed: int) -> list[SongAudio]:
+def _render_one(job: tuple[int, Path, Path, int]) -> SongAudio | None:
+    return render_song(*job)
+
+
+def load_songs(numbers: range | list[int], pop909: Path, cache: Path, seed: int,
+               jobs: int = 1) -> list[SongAudio]:
+    """The songs ``numbers`` rendered (cached); ``jobs`` processes render the missing ones."""
+    work = [(number, pop909, cache, seed) for number in numbers]
+    if jobs > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+            done = pool.imap(_render_one, work, chunksize=1)
+            return _collect(done)
+    return _collect(_render_one(job) for job in work)
+
+
+def _collect(done: Iterable[SongAudio | None]) -> list[SongAudio]:
     songs = []
-    for number in numbers:
-        song = render_song(number, pop909, cache, seed)
+    for song in done:
         if song is not None:
             songs.append(song)
             if len(songs) % 25 == 0:
-                log.info("beat audio: %d songs ready (last %03d)", len(songs), number)
+                log.info("beat audio: %d songs ready (last %03d)", len(songs), song.number)
     return songs

@@ -138,7 +138,7 @@ def train(train_songs: list[SongAudio], valid_songs: list[SongAudio], config: Be
                                                    pct_start=0.1)
     history: list[dict[str, float]] = []
     started = time.process_time()
-    running = 0.0
+    running, since = 0.0, 0
     for step in range(1, run.steps + 1):
         x, y = _batch(train_songs, run, rng)
         loss = _loss(net, x, y)
@@ -148,11 +148,12 @@ def train(train_songs: list[SongAudio], valid_songs: list[SongAudio], config: Be
         optimiser.step()
         schedule.step()
         running += loss.item()
+        since += 1
         if step % run.every == 0 or step == run.steps:
-            row = {"step": step, "train_loss": round(running / run.every, 4),
+            row = {"step": step, "train_loss": round(running / since, 4),
                    "valid_loss": round(_valid_loss(net, valid_songs[:8]), 4),
                    "cpu_s": round(time.process_time() - started, 1)}
-            running = 0.0
+            running, since = 0.0, 0
             history.append(row)
             log.info("beats %s", row)
     net.eval()
