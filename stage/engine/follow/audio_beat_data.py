@@ -225,15 +225,22 @@ def _render_one(job: tuple[int, Path, Path, int]) -> SongAudio | None:
 
 def load_songs(numbers: range | list[int], pop909: Path, cache: Path, seed: int,
                jobs: int = 1) -> list[SongAudio]:
-    """The songs ``numbers`` rendered (cached); ``jobs`` processes render the missing ones."""
+    """The songs ``numbers`` rendered (cached), in order; ``jobs`` processes render the
+    missing ones (cached songs are read here: no process is started for them)."""
     work = [(number, pop909, cache, seed) for number in numbers]
-    if jobs > 1:
+    missing = [job for job in work if not (cache / f"{job[0]:03d}.npz").exists()]
+    if jobs > 1 and len(missing) > 1:
         import multiprocessing
 
-        with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-            done = pool.imap(_render_one, work, chunksize=1)
-            return _collect(done)
+        with multiprocessing.get_context("spawn").Pool(min(jobs, len(missing))) as pool:
+            for _ in pool.imap_unordered(_cache_one, missing, chunksize=1):
+                pass
     return _collect(_render_one(job) for job in work)
+
+
+def _cache_one(job: tuple[int, Path, Path, int]) -> None:
+    """Render one song into the cache (in a worker: the arrays stay out of the pipe)."""
+    render_song(*job)
 
 
 def _collect(done: Iterable[SongAudio | None]) -> list[SongAudio]:
