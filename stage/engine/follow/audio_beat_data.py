@@ -16,7 +16,6 @@ never used for training (it is evaluation-only here).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,7 +192,7 @@ def render_audio(number: int, pop909: Path, scratch: Path,
 
 def render_song(number: int, pop909: Path, cache: Path, seed: int) -> SongAudio | None:
     """Render, augment and featurise POP909 song ``number`` (cached); None when missing."""
-    path = cache / f"{number:03d}.npz"
+    path = _cached(cache, number)
     if path.exists():
         data = np.load(path)
         return SongAudio(number, data["features"], data["beat"], data["downbeat"])
@@ -219,23 +218,25 @@ def calibration_songs(seed: int) -> list[int]:
     return sorted(drawn_songs(seed)[-CALIBRATION:])
 
 
-def _render_one(job: tuple[int, Path, Path, int]) -> SongAudio | None:
-    return render_song(*job)
-
-
 def load_songs(numbers: range | list[int], pop909: Path, cache: Path, seed: int,
                jobs: int = 1) -> list[SongAudio]:
     """The songs ``numbers`` rendered (cached), in order; ``jobs`` processes render the
     missing ones (cached songs are read here: no process is started for them)."""
-    work = [(number, pop909, cache, seed) for number in numbers]
-    missing = [job for job in work if not (cache / f"{job[0]:03d}.npz").exists()]
+    missing = [(n, pop909, cache, seed) for n in numbers if not _cached(cache, n).exists()]
     if jobs > 1 and len(missing) > 1:
         import multiprocessing
 
         with multiprocessing.get_context("spawn").Pool(min(jobs, len(missing))) as pool:
             for _ in pool.imap_unordered(_cache_one, missing, chunksize=1):
                 pass
-    return _collect(_render_one(job) for job in work)
+    songs = []
+    for number in numbers:
+        song = render_song(number, pop909, cache, seed)
+        if song is not None:
+            songs.append(song)
+            if len(songs) % 25 == 0:
+                log.info("beat audio: %d songs ready (last %03d)", len(songs), number)
+    return songs
 
 
 def _cache_one(job: tuple[int, Path, Path, int]) -> None:
@@ -243,11 +244,5 @@ def _cache_one(job: tuple[int, Path, Path, int]) -> None:
     render_song(*job)
 
 
-def _collect(done: Iterable[SongAudio | None]) -> list[SongAudio]:
-    songs = []
-    for song in done:
-        if song is not None:
-            songs.append(song)
-            if len(songs) % 25 == 0:
-                log.info("beat audio: %d songs ready (last %03d)", len(songs), song.number)
-    return songs
+def _cached(cache: Path, number: int) -> Path:
+    return cache / f"{number:03d}.npz"
