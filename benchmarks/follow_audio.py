@@ -82,7 +82,8 @@ def with_programs(midi_path: Path, programs: Sequence[int], out: Path) -> Path:
 
 
 def render(midi_path: Path, name: str, programs: Sequence[int]) -> Path:
-    """FluidSynth, then sox: mono, reverb, pink noise. Cached by name and programs."""
+    """FluidSynth, then sox: mono, reverb, pink noise. Cached by name and programs. sox runs
+    repeatable (``-R``: its noise and dither seeded), so a render made again is the same."""
     tag = "-".join(map(str, programs))
     final = CACHE / f"{name}_{tag}.wav"
     if final.exists():
@@ -91,12 +92,12 @@ def render(midi_path: Path, name: str, programs: Sequence[int]) -> Path:
     render_wav(with_programs(midi_path, programs, CACHE / f"{name}_{tag}.mid"), dry,
                sample_rate=RATE)
     wet = CACHE / f"{name}_{tag}.wet.wav"
-    subprocess.run(["sox", str(dry), "-c", "1", str(wet), "reverb", "40", "50", "70"],
+    subprocess.run(["sox", "-R", str(dry), "-c", "1", str(wet), "reverb", "40", "50", "70"],
                    check=True, capture_output=True)
     seconds = float(subprocess.run(["soxi", "-D", str(wet)], check=True, capture_output=True,
                                    text=True).stdout)
-    subprocess.run(["sox", "-m", str(wet), "-t", "wav", "|" + " ".join([
-        "sox", "-n", "-r", str(RATE), "-c", "1", "-b", "16", "-t", "wav", "-", "synth",
+    subprocess.run(["sox", "-R", "-m", str(wet), "-t", "wav", "|" + " ".join([
+        "sox", "-R", "-n", "-r", str(RATE), "-c", "1", "-b", "16", "-t", "wav", "-", "synth",
         f"{seconds:.3f}", "pinknoise", "vol", str(NOISE)]), "-b", "16", str(final)],
         check=True, capture_output=True)
     for scratch in (dry, wet):

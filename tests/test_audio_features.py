@@ -46,6 +46,20 @@ def test_onsets_are_the_same_however_the_signal_is_cut() -> None:
     assert a == b
 
 
+def test_a_new_bass_note_rises_the_bass_and_a_melody_note_over_it_does_not() -> None:
+    # A low A (55 Hz) enters at 0.5 s and is held; a high A (880 Hz) enters at 1.5 s over it.
+    signal = np.zeros(int(2.5 * RATE))
+    bass, melody = tone(33, 2.0, level=0.3), tone(81, 1.0, level=0.3)
+    signal[RATE // 2:] += bass
+    signal[int(1.5 * RATE):] += melody
+    _, _, onsets = _run(signal)
+    # (A steady synthetic tone's leakage flickers into weak onsets between: not these.)
+    entering, over = (min(onsets, key=lambda o: abs(o.time - at)) for at in (0.5, 1.5))
+    assert abs(entering.time - 0.5) < 0.02 and abs(over.time - 1.5) < 0.02
+    assert entering.bass_rise > 3.0  # from silence: many times the power
+    assert abs(over.bass_rise) < 0.3  # the held bass is as loud as before
+
+
 def test_silence_has_no_onsets_no_pitch_no_chroma() -> None:
     _, frames, onsets = _run(np.zeros(RATE))
     assert onsets == []

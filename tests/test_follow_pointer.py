@@ -374,17 +374,17 @@ def test_any_number_of_pedal_changes_between_onsets_keeps_the_belief() -> None:
     assert all(np.isfinite(b.time) for b in beats) and len(beats) >= 3
 
 
-def play_heard(period: float, count: int, activations: tuple[float, float] | None,
-               until: float) -> list[Beat]:
+def play_heard(period: float, count: int, heard: tuple[float, float] | None,
+               until: float, evidence: str = "heard_beat") -> list[Beat]:
     """Even eighths from audio (no pitch, no note-off), the first one off the beat, decided
-    45 ms after each beat as the audio follower does; ``activations``: what the beat model
-    heard at the off-beat and the on-beat onsets."""
+    45 ms after each beat as the audio follower does; ``heard``: the ``evidence`` (what the
+    beat model heard, or the bass rise) at the off-beat and the on-beat onsets."""
     pointer = BeatPointer(period, window_s=0.045, phase_sd=0.04)
     beats: list[Beat] = []
     for k in range(count):
         for time, on_beat in ((1.0 + (k - 0.5) * period, 0), (1.0 + k * period, 1)):
-            heard = None if activations is None else activations[on_beat]
-            beats += pointer.onset(time, 90, 72, held=False, heard_beat=heard)
+            value = None if heard is None else heard[on_beat]
+            beats += pointer.onset(time, 90, 72, held=False, **{evidence: value})
     return beats + pointer.advance(until)
 
 
@@ -396,3 +396,11 @@ def test_the_beat_model_heard_at_audio_onsets_shows_where_the_beat_is() -> None:
     assert settled_at(heard, 1.0, period) < 20  # within ten bars, the beats the model heard
     assert settled_at(blind, 1.0, period) == len(blind)  # without: still where it started
     assert settled_at(unsure, 1.0, period) == len(unsure)
+
+
+def test_a_bass_entering_at_audio_onsets_shows_where_the_beat_is() -> None:
+    period = 0.5
+    heard = play_heard(period, 40, (0.0, 3.5), 21.0, "bass_rise")  # a new bass note on it
+    flat = play_heard(period, 40, (0.2, 0.2), 21.0, "bass_rise")
+    assert settled_at(heard, 1.0, period) < 20
+    assert settled_at(flat, 1.0, period) == len(flat)

@@ -9,7 +9,10 @@ onset records both the moment it happened and the moment it was known.
 - Onsets: spectral flux of the log-compressed magnitude spectrum (positive differences
   only), against an adaptive threshold (a running median and mean of the recent flux); a
   peak must stand above both and above its neighbours. Onsets whose flux is mostly below
-  ~250 Hz are marked ``low``: kick drums and bass notes, which mark the beat.
+  ~250 Hz are marked ``low``: kick drums and bass notes, which mark the beat. Each onset
+  also carries its ``bass_rise``: how much the 30-220 Hz power grew from two hops before
+  the rise until the onset was known (log ratio). A new bass note grows it; a melody note
+  over a held bass barely does, and a piano's left hand changes on the beat.
 - Pitch: YIN (de Cheveigné & Kawahara 2002): the cumulative-mean-normalised difference
   function, first dip below the threshold, parabolic interpolation. ``pitch`` is None when
   the frame is too quiet or not periodic enough (chords, noise).
@@ -32,6 +35,9 @@ _FLUX_MAX_HZ = 11_000.0
 _CHROMA_MIN_HZ = 40.0
 _CHROMA_MAX_HZ = 4_200.0
 _BASS_MAX_HZ = 220.0
+_BASS_MIN_HZ = 30.0
+_BASS_FLOOR = 1e-6
+"""Added to the bass power before a ratio is taken: silence before a note is no infinite rise."""
 _SILENCE_DB = -55.0
 """Frames quieter than this (dBFS) carry no chroma and no pitch."""
 _YIN_THRESHOLD = 0.15
@@ -74,12 +80,14 @@ class AudioFrame:
 @dataclass(frozen=True, slots=True)
 class AudioOnset:
     """An onset at ``time``, known at ``known_at`` (seconds); ``strength`` 0-1 relative to
-    the recent loudest; ``low`` when the kick or the bass made it."""
+    the recent loudest; ``low`` when the kick or the bass made it; ``bass_rise`` the log
+    ratio of the 30-220 Hz power when it was known to that two hops before it rose."""
 
     time: float
     known_at: float
     strength: float
     low: bool
+    bass_rise: float = 0.0
 
 
 class FrontEnd:
@@ -100,12 +108,16 @@ class FrontEnd:
         flux_freqs = np.fft.rfftfreq(self.flux_size, 1.0 / sample_rate)
         self._flux_bins = flux_freqs < _FLUX_MAX_HZ
         self._low_bins = flux_freqs[self._flux_bins] < _LOW_HZ
+        kept = flux_freqs[self._flux_bins]
+        self._bass_bins = (kept >= _BASS_MIN_HZ) & (kept < _BASS_MAX_HZ)
+        self._bass_power = np.zeros(3)  # the last three hops' 30-220 Hz power, newest last
         chroma_freqs = np.fft.rfftfreq(self.chroma_size, 1.0 / sample_rate)
         self._chroma_bins = (chroma_freqs >= _CHROMA_MIN_HZ) & (chroma_freqs < _CHROMA_MAX_HZ)
         self._previous: np.ndarray | None = None
         history = max(4, round(_THRESHOLD_S * sample_rate / self.hop))
         self._flux = np.zeros(history)
-        self._candidate: tuple[float, float, float] | None = None  # time, flux, low rise
+        # time, flux, low rise, bass power before the rise
+        self._candidate: tuple[float, float, float, float] | None = None
         self._last_onset = -math.inf
         self._loudest = 1e-9
         self._low_loudest = 1e-9
@@ -160,6 +172,9 @@ class FrontEnd:
     def _onset(self, recent: np.ndarray, time: float) -> AudioOnset | None:
         spectrum = np.abs(np.fft.rfft(recent * self._flux_window))[self._flux_bins]
         compressed = np.log1p(100.0 * spectrum)
+        bass = spectrum[self._bass_bins]
+        self._bass_power = np.roll(self._bass_power, -1)
+        self._bass_power[-1] = float(bass @ bass)
         previous, self._previous = self._previous, compressed
         if previous is None:
             return None
@@ -176,22 +191,25 @@ class FrontEnd:
         if candidate is not None and (flux < candidate[1] or time - candidate[0]
                                       > (_MAX_RISE_HOPS + 0.5) * self.hop_s):
             # The candidate hop was a peak: it is an onset, known now.
-            onset_time, peak, low_share = candidate
+            onset_time, peak, low_share, bass_before = candidate
             forget = math.exp(-self.hop_s / _STRENGTH_MEMORY_S)
             self._loudest = max(self._loudest * forget, peak)
             self._low_loudest = max(self._low_loudest * forget, low_share)
+            bass_rise = math.log((self._bass_power[-1] + _BASS_FLOOR)
+                                 / (bass_before + _BASS_FLOOR))
             decided = AudioOnset(onset_time, time, min(1.0, peak / self._loudest),
-                                 low_share >= _LOW_SHARE * self._low_loudest)
+                                 low_share >= _LOW_SHARE * self._low_loudest, bass_rise)
             self._last_onset = onset_time
             self._candidate = None
         elif candidate is not None:
-            self._candidate = (candidate[0], flux, max(candidate[2], low))
+            self._candidate = (candidate[0], flux, max(candidate[2], low), candidate[3])
         if (self._candidate is None and decided is None and flux > threshold
                 and flux > _RELATIVE_FLOOR * self._loudest
                 and time - self.hop_s - self._last_onset >= _MIN_GAP_S):
             # The rise entered with the newest hop; the window's taper shows it about a hop
             # late (measured against MIDI note-ons on rendered piano).
-            self._candidate = (time - 1.5 * self.hop_s, flux, low)
+            self._candidate = (time - 1.5 * self.hop_s, flux, low,
+                               float(self._bass_power[0]))
         return decided
 
     def _chroma(self, spectrum: np.ndarray, rms_db: float) -> tuple[np.ndarray, np.ndarray]:

@@ -8,8 +8,10 @@ beats``' seeded draw), rendered as its training audio is (:func:`audio_beat_data
 render_audio`: rubato, pianos, rooms) and heard at 48 kHz as a live input is: each onset's
 phase in its annotated beat is counted per activation bin in ``CELLS`` cells, blurred and
 floored as :mod:`metre_fit` does. The ratio to all onsets' counts is the evidence the beat
-pointer applies to an audio onset (``BeatPointer.onset(..., beat_activation=)``): a graded
-calibration of the model, where a threshold would throw away how sure it was.
+pointer applies to an audio onset (``BeatPointer.onset(..., heard_beat=)``): a graded
+calibration of the model, where a threshold would throw away how sure it was. The same
+onsets are counted per bin of their bass rise too (:class:`audio_features.AudioOnset`),
+for the pointer's ``bass_rise=`` evidence.
 
     python -m stage.engine.follow.audio_onset_fit [--data DIR] [--jobs N] [--out PATH]
 
@@ -33,6 +35,9 @@ from stage.engine.follow.metre_fit import CELLS, given_template
 
 ACTIVATION_EDGES = (0.05, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9)
 """Bins of an onset's beat activation."""
+BASS_EDGES = (-0.5, 0.0, 0.5, 1.0, 2.0, 3.0)
+"""Bins of an onset's bass rise (log power ratio)."""
+_BINS = len(ACTIVATION_EDGES) + 1 + len(BASS_EDGES) + 1
 ACTIVATION_BEFORE_S = 0.015
 """An onset's activation is the highest from this long before it until it was known."""
 TEMPLATE_PATH = Path(__file__).with_name("audio_onset_template.json")
@@ -52,8 +57,9 @@ def activation_at(times: np.ndarray, known: np.ndarray, activations: BeatActivat
 
 def song_counts(samples: np.ndarray, rate: int, beats: np.ndarray,
                 model: BeatModel) -> np.ndarray:
-    """Onset phases per activation bin and cell (bins x CELLS) of one song's audio, heard
-    in 256-sample blocks as :func:`audio_offline.follow_samples` hears a file."""
+    """Onset phases per activation bin, then per bass rise bin, and cell (bins x CELLS) of
+    one song's audio, heard in 256-sample blocks as :func:`audio_offline.follow_samples`
+    hears a file."""
     from stage.engine.follow.audio_features import FrontEnd
 
     front, listener = FrontEnd(rate, pitch=False), BeatListener(rate, model)
@@ -61,20 +67,22 @@ def song_counts(samples: np.ndarray, rate: int, beats: np.ndarray,
     for start in range(0, len(samples), 256):
         block = samples[start:start + 256]
         _, heard = front.push(block)
-        onsets += [(o.time, o.known_at) for o in heard]
+        onsets += [(o.time, o.known_at, o.bass_rise) for o in heard]
         blocks.append(listener.push(block))
-    counts = np.zeros((len(ACTIVATION_EDGES) + 1, CELLS))
+    counts = np.zeros((_BINS, CELLS))
     if not onsets:
         return counts
     activations = BeatActivations(*(np.concatenate([getattr(b, f) for b in blocks])
                                     for f in ("times", "beat", "downbeat")))
-    times, known = np.array(onsets).T
+    times, known, rises = np.array(onsets).T
     levels = np.searchsorted(ACTIVATION_EDGES, activation_at(times, known, activations))
+    bass = len(ACTIVATION_EDGES) + 1 + np.searchsorted(BASS_EDGES, rises)
     index = np.searchsorted(beats, times + 1e-9) - 1
     inside = (index >= 0) & (index < len(beats) - 1)
     start, end = beats[index[inside]], beats[index[inside] + 1]
     cells = np.round((times[inside] - start) / (end - start) * CELLS).astype(int) % CELLS
     np.add.at(counts, (levels[inside], cells), 1)
+    np.add.at(counts, (bass[inside], cells), 1)
     return counts
 
 
@@ -87,7 +95,7 @@ def _song(job: tuple[int, Path, Path | None, int]) -> np.ndarray:
     with tempfile.TemporaryDirectory() as scratch:
         rendered = render_audio(number, pop909, Path(scratch), seed)
     if rendered is None:
-        return np.zeros((len(ACTIVATION_EDGES) + 1, CELLS))
+        return np.zeros((_BINS, CELLS))
     samples, rows = rendered
     live = resample_poly(samples, LIVE_RATE // RATE, 1)
     return song_counts(live, LIVE_RATE, rows[:, 0], BeatModel(weights))
@@ -99,12 +107,18 @@ def fit(pop909: Path, songs: list[int], weights: Path | None, seed: int,
     with Pool(jobs) as pool:
         counts = np.sum(pool.map(_song, work, chunksize=1), axis=0)
     model = BeatModel(weights)
-    # One class (every audio onset): the ratio of each bin's phases to all onsets' phases.
-    ratio = given_template(counts[None])[0]
+    # One class (every audio onset): the ratio of each bin's phases to all onsets' phases,
+    # for each reading of the onsets apart.
+    split = len(ACTIVATION_EDGES) + 1
+    activation, bass = (given_template(part[None])[0]
+                        for part in (counts[:split], counts[split:]))
     return {"cells": CELLS, "activation_edges": list(ACTIVATION_EDGES),
+            "bass_edges": list(BASS_EDGES),
             "beat_model": model.card["checkpoint_sha256"][:12], "songs": songs,
-            "onsets": counts.sum(axis=1).astype(int).tolist(),
-            "activation_ratio": np.round(ratio, 4).tolist()}
+            "onsets": counts[:split].sum(axis=1).astype(int).tolist(),
+            "bass_onsets": counts[split:].sum(axis=1).astype(int).tolist(),
+            "activation_ratio": np.round(activation, 4).tolist(),
+            "bass_ratio": np.round(bass, 4).tolist()}
 
 
 def main() -> int:
@@ -120,7 +134,7 @@ def main() -> int:
     result = fit(args.data / "pop909", calibration_songs(args.seed), args.weights, args.seed,
                  args.jobs)
     args.out.write_text(json.dumps(result) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "activation_ratio"}))
+    print(json.dumps({k: v for k, v in result.items() if not k.endswith("_ratio")}))
     return 0
 
 

@@ -41,6 +41,7 @@ class OnsetGroup:
     classes: int = 0  # its pitch classes, a bit each
     novel: float = 0.0  # share of them not heard in the second before it (known once closed)
     heard_beat: float | None = None  # audio: the beat model's activation at it (the highest)
+    bass_rise: float | None = None  # audio: how much the bass power grew at it (the most)
     closed: bool = False
 
 

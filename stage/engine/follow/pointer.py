@@ -7,7 +7,9 @@ it is multiplied by the learned metrical template (:mod:`stage.engine.follow.met
 how likely an onset of that kind (bass, chord, single note) is at each phase of the beat,
 and how that changes when the onset is an accent (louder than the last two seconds) or
 brings new pitch classes (harmony changes on the beat); a sustain pedal press or release
-is evidence of where the beat is too (the pedal changes with the harmony). When
+is evidence of where the beat is too (the pedal changes with the harmony); an audio onset
+brings the beat model's activation at it and how much it grew the bass power
+(:mod:`stage.engine.follow.audio_onset_fit`). When
 the next onset comes, the silence that followed the group is evidence too (a note held into
 a long gap is most often on a beat); and when the group's last note is released, so is how
 long it was held (a short note is most often off the beat), applied to the group's place
@@ -128,6 +130,13 @@ learned on songs it never trained on): it overlaps the class evidence (an onset 
 hears on a beat is handed over as a bass note), so half. On ASAP (every third
 performance), with the onsets marked at 0.4: beat F 0.5486 / 0.5519 / 0.5507 / 0.5483 at 0 /
 0.25 / 0.5 / 0.75 (0.5162 with no marks and the template fully trusted)."""
+_BASS_EXPONENT = 1.0
+"""How far the bass rise evidence (how much an audio onset grew the 30-220 Hz power) is
+trusted: a piano's left hand changes on the beat, and the melody's onsets over a held bass
+barely grow it. Chosen on ASAP every third performance: beat F 0.5226 without it, 0.5349 /
+0.5344 at 1 / 1.5 (an earlier build, earlier renders). On the full benchmark's renders, with
+and without it: ASAP 60 0.5286 / 0.5212 (every third 0.5356 / 0.5348, the other 40, not
+used to choose, 0.5251 / 0.5144); 24 POP909 songs 0.8327 / 0.834."""
 _LENGTH_EXPONENT = 0.5
 """How far the held-length evidence is trusted: it overlaps the gap evidence (legato notes
 are held to the next onset). On songs 601-700 beat F was 0.944 without it, 0.9461 / 0.9464 /
@@ -173,6 +182,9 @@ ACTIVATION_EDGES = np.asarray(_AUDIO_LEARNED["activation_edges"], dtype=float)
 ACTIVATION_TEMPLATE = (np.asarray(_AUDIO_LEARNED["activation_ratio"], dtype=float)
                        ** _ACTIVATION_EXPONENT)
 """activation bins x cells: the same in either feel."""
+BASS_EDGES = np.asarray(_AUDIO_LEARNED["bass_edges"], dtype=float)
+BASS_TEMPLATE = np.asarray(_AUDIO_LEARNED["bass_ratio"], dtype=float) ** _BASS_EXPONENT
+"""bass rise bins x cells: the same in either feel."""
 """feels x (press, release) x cells."""
 _LENGTH_FLAT = np.ascontiguousarray(LENGTH_TEMPLATE.reshape(*LENGTH_TEMPLATE.shape[:2], -1))
 """feels x classes x (bins x cells): one flat row per class, for a single gather."""
@@ -299,23 +311,27 @@ class BeatPointer:
 
     # -- input ---------------------------------------------------------------------------
     def onset(self, time: float, velocity: int, pitch: int = 60, held: bool = True,
-              heard_beat: float | None = None) -> list[Beat]:
+              heard_beat: float | None = None, bass_rise: float | None = None) -> list[Beat]:
         """A note-on at ``time`` (seconds). Returns beats decided up to ``time``. ``held``:
         its note-off will come (:meth:`release`); an audio onset has none, and no real pitch:
         once one is heard, how new a group's pitch classes are is no longer evidence, and
         its loudness is the whole sound's (:data:`AUDIO_ACCENT_TEMPLATE`). ``heard_beat``:
         the beat model's activation at an audio onset, evidence of its place in the beat
-        (:data:`ACTIVATION_TEMPLATE`)."""
+        (:data:`ACTIVATION_TEMPLATE`); ``bass_rise``: how much an audio onset grew the bass
+        power (:data:`BASS_TEMPLATE`)."""
         if not held:
             self._pitched = False
         beats = self.advance(time)
         closed, new = self._grouper.note_on(time, velocity, pitch)
         if closed is not None:
             self._observe(closed)
+        group = self._grouper.open
+        assert group is not None
         if heard_beat is not None:
-            group = self._grouper.open
-            assert group is not None
             group.heard_beat = max(heard_beat, group.heard_beat or 0.0)
+        if bass_rise is not None:
+            group.bass_rise = bass_rise if group.bass_rise is None \
+                else max(bass_rise, group.bass_rise)
         if held:
             self._hold(pitch, time)
         if not new:
@@ -422,6 +438,9 @@ class BeatPointer:
         if group.heard_beat is not None:
             level = int(np.searchsorted(ACTIVATION_EDGES, group.heard_beat))
             evidence = evidence * ACTIVATION_TEMPLATE[level]
+        if group.bass_rise is not None:
+            evidence = evidence * BASS_TEMPLATE[int(np.searchsorted(BASS_EDGES,
+                                                                    group.bass_rise))]
         if group.time <= self._belief_time:  # the group that started the belief
             mark = self._mark(group)  # a return after a pause: its mark learns its evidence
             if mark is not None:
