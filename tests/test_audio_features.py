@@ -60,6 +60,18 @@ def test_a_new_bass_note_rises_the_bass_and_a_melody_note_over_it_does_not() -> 
     assert abs(over.bass_rise) < 0.3  # the held bass is as loud as before
 
 
+def test_a_struck_chord_attacks_more_of_the_spectrum_than_one_note() -> None:
+    # One A4 at 0.5 s, then a four-note chord at the same loudness at 1.5 s, after silence.
+    signal = np.zeros(int(2.5 * RATE))
+    signal[RATE // 2:RATE // 2 + int(0.7 * RATE)] += tone(69, 0.7, level=0.3)
+    signal[int(1.5 * RATE):] += chord([72, 76, 79, 84], 1.0)
+    _, _, onsets = _run(signal)
+    note, struck = (min(onsets, key=lambda o: abs(o.time - at)) for at in (0.5, 1.5))
+    assert abs(note.time - 0.5) < 0.02 and abs(struck.time - 1.5) < 0.02
+    # Four notes' partials grow where one note's do: the attack counts the bins that grew.
+    assert struck.attack > 2.0 * note.attack > 0.0
+
+
 def test_silence_has_no_onsets_no_pitch_no_chroma() -> None:
     _, frames, onsets = _run(np.zeros(RATE))
     assert onsets == []

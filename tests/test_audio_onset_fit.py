@@ -8,13 +8,12 @@ from audio_signals import RATE, clicks
 from stage.engine.follow.audio_beat_model import BeatActivations, load_beat_model
 from stage.engine.follow.audio_onset_fit import (
     ACTIVATION_BEFORE_S,
-    ACTIVATION_EDGES,
-    BASS_EDGES,
+    ROWS,
     activation_at,
     song_counts,
 )
 from stage.engine.follow.metre_fit import CELLS, given_template
-from stage.engine.follow.pointer import ACTIVATION_TEMPLATE, BASS_TEMPLATE
+from stage.engine.follow.pointer import ACTIVATION_TEMPLATE, ATTACK_TEMPLATE, BASS_TEMPLATE
 
 
 def test_an_onsets_activation_is_the_highest_until_it_was_known() -> None:
@@ -36,11 +35,11 @@ def test_clicks_on_the_beat_are_counted_on_the_beat() -> None:
     samples = clicks(120.0, 12.0, start_s=0.5)
     beats = 0.5 + period * np.arange(24)
     counts = song_counts(samples, RATE, beats, model)
-    split = len(ACTIVATION_EDGES) + 1
-    assert counts.shape == (split + len(BASS_EDGES) + 1, CELLS)
-    activation, bass = counts[:split], counts[split:]
-    # Every onset is counted once by its activation and once by its bass rise.
+    assert counts.shape == (ROWS["attack"].stop, CELLS)
+    activation, bass, attack = (counts[ROWS[name]] for name in ("activation", "bass", "attack"))
+    # Every onset is counted once by each reading: its activation, bass rise and attack.
     np.testing.assert_array_equal(activation.sum(axis=0), bass.sum(axis=0))
+    np.testing.assert_array_equal(activation.sum(axis=0), attack.sum(axis=0))
     assert activation.sum() >= 18  # nearly every click heard between the first and last beat
     near = activation[:, list(range(0, 3)) + list(range(CELLS - 2, CELLS))].sum()
     assert near / activation.sum() > 0.9  # within 2 cells (21 ms) of the beat
@@ -53,5 +52,8 @@ def test_the_shipped_calibration_says_a_sure_model_is_on_the_beat() -> None:
     # A bass entering (the power many times what it was) is on the beat; a falling bass
     # (a note over a decaying one) is less often there than any onset.
     assert BASS_TEMPLATE[-1, 0] > 1.5 and BASS_TEMPLATE[0, 0] < 1.0
+    # A strong attack (a chord struck) is on the beat more often than any onset, a weak one
+    # (a passing note) less.
+    assert ATTACK_TEMPLATE[-1, 0] > 1.2 and ATTACK_TEMPLATE[0, 0] < 1.0
     counts = np.ones((1, 3, CELLS))
     np.testing.assert_allclose(given_template(counts)[0], 1.0)

@@ -378,7 +378,7 @@ def play_heard(period: float, count: int, heard: tuple[float, float] | None,
                until: float, evidence: str = "heard_beat") -> list[Beat]:
     """Even eighths from audio (no pitch, no note-off), the first one off the beat, decided
     45 ms after each beat as the audio follower does; ``heard``: the ``evidence`` (what the
-    beat model heard, or the bass rise) at the off-beat and the on-beat onsets."""
+    beat model heard, the bass rise or the attack) at the off-beat and the on-beat onsets."""
     pointer = BeatPointer(period, window_s=0.045, phase_sd=0.04)
     beats: list[Beat] = []
     for k in range(count):
@@ -402,5 +402,13 @@ def test_a_bass_entering_at_audio_onsets_shows_where_the_beat_is() -> None:
     period = 0.5
     heard = play_heard(period, 40, (0.0, 3.5), 21.0, "bass_rise")  # a new bass note on it
     flat = play_heard(period, 40, (0.2, 0.2), 21.0, "bass_rise")
+    assert settled_at(heard, 1.0, period) < 20
+    assert settled_at(flat, 1.0, period) == len(flat)
+
+
+def test_a_stronger_attack_at_audio_onsets_shows_where_the_beat_is() -> None:
+    period = 0.5
+    heard = play_heard(period, 40, (60.0, 170.0), 21.0, "attack")  # a chord struck on it
+    flat = play_heard(period, 40, (100.0, 100.0), 21.0, "attack")
     assert settled_at(heard, 1.0, period) < 20
     assert settled_at(flat, 1.0, period) == len(flat)

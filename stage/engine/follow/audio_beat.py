@@ -112,7 +112,8 @@ class NeuralBeats:
         return []
 
     def onset(self, time: float, velocity: int, pitch: int = 60, held: bool = True,
-              heard_beat: float | None = None, bass_rise: float | None = None) -> list[Beat]:
+              heard_beat: float | None = None, bass_rise: float | None = None,
+              attack: float | None = None) -> list[Beat]:
         return []
 
     def release(self, time: float, pitch: int) -> list[Beat]:

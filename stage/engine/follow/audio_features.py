@@ -12,7 +12,10 @@ onset records both the moment it happened and the moment it was known.
   ~250 Hz are marked ``low``: kick drums and bass notes, which mark the beat. Each onset
   also carries its ``bass_rise``: how much the 30-220 Hz power grew from two hops before
   the rise until the onset was known (log ratio). A new bass note grows it; a melody note
-  over a held bass barely does, and a piano's left hand changes on the beat.
+  over a held bass barely does, and a piano's left hand changes on the beat. And its
+  ``attack``: how much the compressed 300-4000 Hz spectrum grew (positive differences) from
+  three hops before the rise until it was known: a chord struck on the beat grows many
+  partials at once; a passing note or a grace note few.
 - Pitch: YIN (de Cheveigné & Kawahara 2002): the cumulative-mean-normalised difference
   function, first dip below the threshold, parabolic interpolation. ``pitch`` is None when
   the frame is too quiet or not periodic enough (chords, noise).
@@ -38,6 +41,10 @@ _BASS_MAX_HZ = 220.0
 _BASS_MIN_HZ = 30.0
 _BASS_FLOOR = 1e-6
 """Added to the bass power before a ratio is taken: silence before a note is no infinite rise."""
+_ATTACK_MIN_HZ = 300.0
+_ATTACK_MAX_HZ = 4_000.0
+_ATTACK_HOPS = 3
+"""An onset's attack is measured from this many hops before the hop it rose in."""
 _SILENCE_DB = -55.0
 """Frames quieter than this (dBFS) carry no chroma and no pitch."""
 _YIN_THRESHOLD = 0.15
@@ -81,13 +88,28 @@ class AudioFrame:
 class AudioOnset:
     """An onset at ``time``, known at ``known_at`` (seconds); ``strength`` 0-1 relative to
     the recent loudest; ``low`` when the kick or the bass made it; ``bass_rise`` the log
-    ratio of the 30-220 Hz power when it was known to that two hops before it rose."""
+    ratio of the 30-220 Hz power when it was known to that two hops before it rose;
+    ``attack`` how much the compressed 300-4000 Hz spectrum grew from three hops before it
+    rose until it was known (summed over bins)."""
 
     time: float
     known_at: float
     strength: float
     low: bool
     bass_rise: float = 0.0
+    attack: float = 0.0
+
+
+@dataclass(slots=True)
+class _Rise:
+    """An onset candidate: the hop it rose in, its flux and low-band rise so far, and the
+    bass power and attack band as they were before it rose."""
+
+    time: float
+    flux: float
+    low: float
+    bass_before: float
+    attack_before: np.ndarray
 
 
 class FrontEnd:
@@ -111,13 +133,15 @@ class FrontEnd:
         kept = flux_freqs[self._flux_bins]
         self._bass_bins = (kept >= _BASS_MIN_HZ) & (kept < _BASS_MAX_HZ)
         self._bass_power = np.zeros(3)  # the last three hops' 30-220 Hz power, newest last
+        self._attack_bins = (kept >= _ATTACK_MIN_HZ) & (kept < _ATTACK_MAX_HZ)
+        # the attack band of the compressed spectrum, the last hops, newest last
+        self._attack_band = np.zeros((_ATTACK_HOPS + 1, int(self._attack_bins.sum())))
         chroma_freqs = np.fft.rfftfreq(self.chroma_size, 1.0 / sample_rate)
         self._chroma_bins = (chroma_freqs >= _CHROMA_MIN_HZ) & (chroma_freqs < _CHROMA_MAX_HZ)
         self._previous: np.ndarray | None = None
         history = max(4, round(_THRESHOLD_S * sample_rate / self.hop))
         self._flux = np.zeros(history)
-        # time, flux, low rise, bass power before the rise
-        self._candidate: tuple[float, float, float, float] | None = None
+        self._candidate: _Rise | None = None
         self._last_onset = -math.inf
         self._loudest = 1e-9
         self._low_loudest = 1e-9
@@ -175,6 +199,9 @@ class FrontEnd:
         bass = spectrum[self._bass_bins]
         self._bass_power = np.roll(self._bass_power, -1)
         self._bass_power[-1] = float(bass @ bass)
+        band = compressed[self._attack_bins]
+        self._attack_band = np.roll(self._attack_band, -1, axis=0)
+        self._attack_band[-1] = band
         previous, self._previous = self._previous, compressed
         if previous is None:
             return None
@@ -188,28 +215,30 @@ class FrontEnd:
         self._flux[-1] = flux
         decided: AudioOnset | None = None
         candidate = self._candidate
-        if candidate is not None and (flux < candidate[1] or time - candidate[0]
+        if candidate is not None and (flux < candidate.flux or time - candidate.time
                                       > (_MAX_RISE_HOPS + 0.5) * self.hop_s):
             # The candidate hop was a peak: it is an onset, known now.
-            onset_time, peak, low_share, bass_before = candidate
             forget = math.exp(-self.hop_s / _STRENGTH_MEMORY_S)
-            self._loudest = max(self._loudest * forget, peak)
-            self._low_loudest = max(self._low_loudest * forget, low_share)
+            self._loudest = max(self._loudest * forget, candidate.flux)
+            self._low_loudest = max(self._low_loudest * forget, candidate.low)
             bass_rise = math.log((self._bass_power[-1] + _BASS_FLOOR)
-                                 / (bass_before + _BASS_FLOOR))
-            decided = AudioOnset(onset_time, time, min(1.0, peak / self._loudest),
-                                 low_share >= _LOW_SHARE * self._low_loudest, bass_rise)
-            self._last_onset = onset_time
+                                 / (candidate.bass_before + _BASS_FLOOR))
+            attack = float(np.maximum(band - candidate.attack_before, 0.0).sum())
+            decided = AudioOnset(candidate.time, time, min(1.0, candidate.flux / self._loudest),
+                                 candidate.low >= _LOW_SHARE * self._low_loudest, bass_rise,
+                                 attack)
+            self._last_onset = candidate.time
             self._candidate = None
         elif candidate is not None:
-            self._candidate = (candidate[0], flux, max(candidate[2], low), candidate[3])
+            candidate.flux = flux
+            candidate.low = max(candidate.low, low)
         if (self._candidate is None and decided is None and flux > threshold
                 and flux > _RELATIVE_FLOOR * self._loudest
                 and time - self.hop_s - self._last_onset >= _MIN_GAP_S):
             # The rise entered with the newest hop; the window's taper shows it about a hop
             # late (measured against MIDI note-ons on rendered piano).
-            self._candidate = (time - 1.5 * self.hop_s, flux, low,
-                               float(self._bass_power[0]))
+            self._candidate = _Rise(time - 1.5 * self.hop_s, flux, low,
+                                    float(self._bass_power[0]), self._attack_band[0].copy())
         return decided
 
     def _chroma(self, spectrum: np.ndarray, rms_db: float) -> tuple[np.ndarray, np.ndarray]:

@@ -3,8 +3,8 @@
 :class:`AudioFollower` is a :class:`MidiFollower` whose ears also take audio: onsets go to
 the MIDI follower's beat pointer (strength as velocity; onsets made by the kick or the bass,
 or heard where the beat model says a beat starts, stand in for the bass notes the pointer
-weighs more; the model's activation and the onset's bass rise are graded evidence of its
-place in the beat too), per-hop chroma joins the note record the chord
+weighs more; the model's activation, the onset's bass rise and its attack are graded
+evidence of its place in the beat too), per-hop chroma joins the note record the chord
 and key trackers read (:class:`FusedNoteRecord`), loudness sets the dynamics, and the
 monophonic pitch is what the performer holds. MIDI heard at the same time goes through the
 MIDI path unchanged: both kinds of onset land in the one beat tracker (an onset heard on
@@ -221,7 +221,7 @@ class AudioFollower(MidiFollower):
         # No note-off will tell how long it sounds; the activation is graded evidence too.
         beats = self.beats.onset(onset.time, velocity, _LOW_PITCH if marks_beat else _HIGH_PITCH,
                                  held=False, heard_beat=heard_beat,
-                                 bass_rise=onset.bass_rise)
+                                 bass_rise=onset.bass_rise, attack=onset.attack)
         # A beat decided from this onset (the first one is a beat at once) is known only
         # when the onset is.
         beats = [replace(b, decided_at=onset.known_at) if b.decided_at >= onset.time else b

@@ -10,8 +10,9 @@ phase in its annotated beat is counted per activation bin in ``CELLS`` cells, bl
 floored as :mod:`metre_fit` does. The ratio to all onsets' counts is the evidence the beat
 pointer applies to an audio onset (``BeatPointer.onset(..., heard_beat=)``): a graded
 calibration of the model, where a threshold would throw away how sure it was. The same
-onsets are counted per bin of their bass rise too (:class:`audio_features.AudioOnset`),
-for the pointer's ``bass_rise=`` evidence.
+onsets are counted per bin of their bass rise and of their attack too
+(:class:`audio_features.AudioOnset`), for the pointer's ``bass_rise=`` and ``attack=``
+evidence.
 
     python -m stage.engine.follow.audio_onset_fit [--data DIR] [--jobs N] [--out PATH]
 
@@ -37,7 +38,14 @@ ACTIVATION_EDGES = (0.05, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9)
 """Bins of an onset's beat activation."""
 BASS_EDGES = (-0.5, 0.0, 0.5, 1.0, 2.0, 3.0)
 """Bins of an onset's bass rise (log power ratio)."""
-_BINS = len(ACTIVATION_EDGES) + 1 + len(BASS_EDGES) + 1
+ATTACK_EDGES = (70.0, 85.0, 100.0, 115.0, 130.0, 160.0)
+"""Bins of an onset's attack (summed growth of the compressed 300-4000 Hz spectrum)."""
+READINGS = {"activation": ACTIVATION_EDGES, "bass": BASS_EDGES, "attack": ATTACK_EDGES}
+"""Each reading of an onset and its bins, in the order their rows are counted."""
+_ENDS = np.cumsum([len(edges) + 1 for edges in READINGS.values()]).tolist()
+ROWS = {name: slice(end - len(edges) - 1, end)
+        for (name, edges), end in zip(READINGS.items(), _ENDS, strict=True)}
+"""Each reading's rows in a song's counts."""
 ACTIVATION_BEFORE_S = 0.015
 """An onset's activation is the highest from this long before it until it was known."""
 TEMPLATE_PATH = Path(__file__).with_name("audio_onset_template.json")
@@ -57,7 +65,7 @@ def activation_at(times: np.ndarray, known: np.ndarray, activations: BeatActivat
 
 def song_counts(samples: np.ndarray, rate: int, beats: np.ndarray,
                 model: BeatModel) -> np.ndarray:
-    """Onset phases per activation bin, then per bass rise bin, and cell (bins x CELLS) of
+    """Onset phases per bin of each of :data:`READINGS` in turn, and cell (bins x CELLS), of
     one song's audio, heard in 256-sample blocks as :func:`audio_offline.follow_samples`
     hears a file."""
     from stage.engine.follow.audio_features import FrontEnd
@@ -67,22 +75,22 @@ def song_counts(samples: np.ndarray, rate: int, beats: np.ndarray,
     for start in range(0, len(samples), 256):
         block = samples[start:start + 256]
         _, heard = front.push(block)
-        onsets += [(o.time, o.known_at, o.bass_rise) for o in heard]
+        onsets += [(o.time, o.known_at, o.bass_rise, o.attack) for o in heard]
         blocks.append(listener.push(block))
-    counts = np.zeros((_BINS, CELLS))
+    counts = np.zeros((_ENDS[-1], CELLS))
     if not onsets:
         return counts
     activations = BeatActivations(*(np.concatenate([getattr(b, f) for b in blocks])
                                     for f in ("times", "beat", "downbeat")))
-    times, known, rises = np.array(onsets).T
-    levels = np.searchsorted(ACTIVATION_EDGES, activation_at(times, known, activations))
-    bass = len(ACTIVATION_EDGES) + 1 + np.searchsorted(BASS_EDGES, rises)
+    times, known, rises, attacks = np.array(onsets).T
+    values = (activation_at(times, known, activations), rises, attacks)
     index = np.searchsorted(beats, times + 1e-9) - 1
     inside = (index >= 0) & (index < len(beats) - 1)
     start, end = beats[index[inside]], beats[index[inside] + 1]
     cells = np.round((times[inside] - start) / (end - start) * CELLS).astype(int) % CELLS
-    np.add.at(counts, (levels[inside], cells), 1)
-    np.add.at(counts, (bass[inside], cells), 1)
+    for (name, edges), value in zip(READINGS.items(), values, strict=True):
+        bins = ROWS[name].start + np.searchsorted(edges, value[inside])
+        np.add.at(counts, (bins, cells), 1)
     return counts
 
 
@@ -95,7 +103,7 @@ def _song(job: tuple[int, Path, Path | None, int]) -> np.ndarray:
     with tempfile.TemporaryDirectory() as scratch:
         rendered = render_audio(number, pop909, Path(scratch), seed)
     if rendered is None:
-        return np.zeros((_BINS, CELLS))
+        return np.zeros((_ENDS[-1], CELLS))
     samples, rows = rendered
     live = resample_poly(samples, LIVE_RATE // RATE, 1)
     return song_counts(live, LIVE_RATE, rows[:, 0], BeatModel(weights))
@@ -109,16 +117,15 @@ def fit(pop909: Path, songs: list[int], weights: Path | None, seed: int,
     model = BeatModel(weights)
     # One class (every audio onset): the ratio of each bin's phases to all onsets' phases,
     # for each reading of the onsets apart.
-    split = len(ACTIVATION_EDGES) + 1
-    activation, bass = (given_template(part[None])[0]
-                        for part in (counts[:split], counts[split:]))
-    return {"cells": CELLS, "activation_edges": list(ACTIVATION_EDGES),
-            "bass_edges": list(BASS_EDGES),
-            "beat_model": model.card["checkpoint_sha256"][:12], "songs": songs,
-            "onsets": counts[:split].sum(axis=1).astype(int).tolist(),
-            "bass_onsets": counts[split:].sum(axis=1).astype(int).tolist(),
-            "activation_ratio": np.round(activation, 4).tolist(),
-            "bass_ratio": np.round(bass, 4).tolist()}
+    result: dict[str, object] = {"cells": CELLS, "beat_model":
+                                 model.card["checkpoint_sha256"][:12], "songs": songs}
+    for name, edges in READINGS.items():
+        part = counts[ROWS[name]]
+        result[f"{name}_edges"] = list(edges)
+        result["onsets" if name == "activation" else f"{name}_onsets"] = \
+            part.sum(axis=1).astype(int).tolist()
+        result[f"{name}_ratio"] = np.round(given_template(part[None])[0], 4).tolist()
+    return result
 
 
 def main() -> int:

@@ -42,6 +42,7 @@ class OnsetGroup:
     novel: float = 0.0  # share of them not heard in the second before it (known once closed)
     heard_beat: float | None = None  # audio: the beat model's activation at it (the highest)
     bass_rise: float | None = None  # audio: how much the bass power grew at it (the most)
+    attack: float | None = None  # audio: how much the spectrum above the bass grew
     closed: bool = False
 
 

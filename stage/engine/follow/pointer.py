@@ -8,8 +8,8 @@ how likely an onset of that kind (bass, chord, single note) is at each phase of 
 and how that changes when the onset is an accent (louder than the last two seconds) or
 brings new pitch classes (harmony changes on the beat); a sustain pedal press or release
 is evidence of where the beat is too (the pedal changes with the harmony); an audio onset
-brings the beat model's activation at it and how much it grew the bass power
-(:mod:`stage.engine.follow.audio_onset_fit`). When
+brings the beat model's activation at it, how much it grew the bass power and how much of
+the spectrum above the bass it attacked (:mod:`stage.engine.follow.audio_onset_fit`). When
 the next onset comes, the silence that followed the group is evidence too (a note held into
 a long gap is most often on a beat); and when the group's last note is released, so is how
 long it was held (a short note is most often off the beat), applied to the group's place
@@ -137,6 +137,14 @@ barely grow it. Chosen on ASAP every third performance: beat F 0.5226 without it
 0.5344 at 1 / 1.5 (an earlier build, earlier renders). On the full benchmark's renders, with
 and without it: ASAP 60 0.5286 / 0.5212 (every third 0.5356 / 0.5348, the other 40, not
 used to choose, 0.5251 / 0.5144); 24 POP909 songs 0.8327 / 0.834."""
+_ATTACK_EXPONENT = 1.0
+"""How far the attack evidence (how much an audio onset grew the 300-4000 Hz spectrum) is
+trusted: a chord struck on the beat attacks many partials, a passing note few. On ASAP every
+third performance (this build's renders), beat F 0.5478 without it, 0.5629 / 0.5648 /
+0.5668 / 0.5642 at 0.75 / 1 / 1.5 / 2; on the 24 POP909 benchmark songs 0.8335 without,
+0.828 / 0.8233 at 1 / 1.5. With it, the activation's exponent stays: 0.5651 / 0.5648 /
+0.5592 at 0.3 / 0.5 / 0.84. The full benchmark, with and without it: ASAP 60 0.554 / 0.5396
+(the other 40, not used to choose, 0.5486 / 0.5355); POP909 24 0.828 / 0.8335."""
 _LENGTH_EXPONENT = 0.5
 """How far the held-length evidence is trusted: it overlaps the gap evidence (legato notes
 are held to the next onset). On songs 601-700 beat F was 0.944 without it, 0.9461 / 0.9464 /
@@ -185,6 +193,10 @@ ACTIVATION_TEMPLATE = (np.asarray(_AUDIO_LEARNED["activation_ratio"], dtype=floa
 BASS_EDGES = np.asarray(_AUDIO_LEARNED["bass_edges"], dtype=float)
 BASS_TEMPLATE = np.asarray(_AUDIO_LEARNED["bass_ratio"], dtype=float) ** _BASS_EXPONENT
 """bass rise bins x cells: the same in either feel."""
+ATTACK_EDGES = np.asarray(_AUDIO_LEARNED["attack_edges"], dtype=float)
+ATTACK_TEMPLATE = (np.asarray(_AUDIO_LEARNED["attack_ratio"], dtype=float)
+                   ** _ATTACK_EXPONENT)
+"""attack bins x cells: the same in either feel."""
 """feels x (press, release) x cells."""
 _LENGTH_FLAT = np.ascontiguousarray(LENGTH_TEMPLATE.reshape(*LENGTH_TEMPLATE.shape[:2], -1))
 """feels x classes x (bins x cells): one flat row per class, for a single gather."""
@@ -311,14 +323,16 @@ class BeatPointer:
 
     # -- input ---------------------------------------------------------------------------
     def onset(self, time: float, velocity: int, pitch: int = 60, held: bool = True,
-              heard_beat: float | None = None, bass_rise: float | None = None) -> list[Beat]:
+              heard_beat: float | None = None, bass_rise: float | None = None,
+              attack: float | None = None) -> list[Beat]:
         """A note-on at ``time`` (seconds). Returns beats decided up to ``time``. ``held``:
         its note-off will come (:meth:`release`); an audio onset has none, and no real pitch:
         once one is heard, how new a group's pitch classes are is no longer evidence, and
         its loudness is the whole sound's (:data:`AUDIO_ACCENT_TEMPLATE`). ``heard_beat``:
         the beat model's activation at an audio onset, evidence of its place in the beat
         (:data:`ACTIVATION_TEMPLATE`); ``bass_rise``: how much an audio onset grew the bass
-        power (:data:`BASS_TEMPLATE`)."""
+        power (:data:`BASS_TEMPLATE`); ``attack``: how much it grew the spectrum above the
+        bass (:data:`ATTACK_TEMPLATE`). An onset group keeps the most of each."""
         if not held:
             self._pitched = False
         beats = self.advance(time)
@@ -332,6 +346,8 @@ class BeatPointer:
         if bass_rise is not None:
             group.bass_rise = bass_rise if group.bass_rise is None \
                 else max(bass_rise, group.bass_rise)
+        if attack is not None:
+            group.attack = max(attack, group.attack or 0.0)
         if held:
             self._hold(pitch, time)
         if not new:
@@ -441,6 +457,9 @@ class BeatPointer:
         if group.bass_rise is not None:
             evidence = evidence * BASS_TEMPLATE[int(np.searchsorted(BASS_EDGES,
                                                                     group.bass_rise))]
+        if group.attack is not None:
+            evidence = evidence * ATTACK_TEMPLATE[int(np.searchsorted(ATTACK_EDGES,
+                                                                      group.attack))]
         if group.time <= self._belief_time:  # the group that started the belief
             mark = self._mark(group)  # a return after a pause: its mark learns its evidence
             if mark is not None:
