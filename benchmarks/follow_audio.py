@@ -197,12 +197,14 @@ def available_trackers(names: Sequence[str] = tuple(OPEN_TRACKERS)
 
 # -- scoring ----------------------------------------------------------------------------------
 class Scores:
-    """Per tracker, per metric: one value per song; plus stage's lags and CPU shares."""
+    """Per tracker, per metric: one value per song; plus stage's lags (every beat, and the
+    beats on an onset) and CPU shares."""
 
     def __init__(self) -> None:
         self.rows: dict[str, dict[str, list[float]]] = {}
         self.errors: dict[str, str] = {}
         self.lags_ms: list[float] = []
+        self.onset_lags_ms: list[float] = []
         self.cpu_share: dict[str, list[float]] = {}
 
     def add(self, tracker: str, metric: str, value: float) -> None:
@@ -214,6 +216,7 @@ class Scores:
                 self.rows.setdefault(tracker, {}).setdefault(metric, []).extend(values)
         self.errors.update(other.errors)
         self.lags_ms.extend(other.lags_ms)
+        self.onset_lags_ms.extend(other.onset_lags_ms)
         for tracker, shares in other.cpu_share.items():
             self.cpu_share.setdefault(tracker, []).extend(shares)
 
@@ -265,7 +268,9 @@ def run_stage(scores: Scores, samples: np.ndarray, meter: Meter,
               bpm: float) -> dict[str, Any]:
     done = follow_samples(samples, RATE, meter, bpm, beat_model=BEAT_MODEL or False)
     scores.cpu_share.setdefault("stage", []).append(done.cpu_s / done.audio_s)
-    scores.lags_ms.extend(1000.0 * (b["decided_at"] - b["time"]) for b in done.result["beats"])
+    lags = [(1000.0 * (b["decided_at"] - b["time"]), b["played"]) for b in done.result["beats"]]
+    scores.lags_ms.extend(lag for lag, _ in lags)
+    scores.onset_lags_ms.extend(lag for lag, played in lags if played)
     result = done.result
     return {"beats": [b["time"] for b in result["beats"]],
             "chords": ([c["start"] for c in result["chords"]],
@@ -363,13 +368,17 @@ def above_best_causal(rows: dict[str, Any]) -> tuple[str | None, bool]:
 
 
 def goals(pop: dict[str, Any], asap: dict[str, Any], lags: dict[str, float],
-          cpu: dict[str, float]) -> dict[str, Any]:
+          onset_lags: dict[str, float], cpu: dict[str, float]) -> dict[str, Any]:
+    """The issue's goals: beat F above the best causal baseline, beats decided within 50 ms
+    of their onset (a beat on a note; a rest has none, and waits to be known as one: the
+    every-beat figure says what that costs), analysis within 20 % of a core."""
     best, above = above_best_causal(pop)
     asap_best, asap_above = above_best_causal(asap)
     return {"best_causal_baseline": best, "beat_f_above_best_causal": above,
             "asap_best_causal_baseline": asap_best, "asap_beat_f_above_best_causal": asap_above,
-            "beat_lag_p50_within_50ms": lags.get("p50", 1e9) <= 50.0,
-            "beat_lag_p99_within_50ms": lags.get("p99", 1e9) <= 50.0,
+            "beat_lag_on_onset_p50_within_50ms": onset_lags.get("p50", 1e9) <= 50.0,
+            "beat_lag_on_onset_p99_within_50ms": onset_lags.get("p99", 1e9) <= 50.0,
+            "beat_lag_every_beat_p99_within_50ms": lags.get("p99", 1e9) <= 50.0,
             "cpu_p99_within_20pct": cpu.get("p99", 1.0) <= 0.20}
 
 
@@ -405,6 +414,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                           args.jobs, errors)
     performances = len(rows)
     lags = spread(pop_scores.lags_ms + asap_scores.lags_ms, 1)
+    onset_lags = spread(pop_scores.onset_lags_ms + asap_scores.onset_lags_ms, 1)
+    beats = len(pop_scores.lags_ms) + len(asap_scores.lags_ms)
+    rests = beats - len(pop_scores.onset_lags_ms) - len(asap_scores.onset_lags_ms)
     cpu = spread(pop_scores.cpu_share.get("stage", [0.0]) + asap_scores.cpu_share.get(
         "stage", [0.0]), 4)
     pop, asap_rows = pop_scores.summary(), asap_scores.summary()
@@ -412,12 +424,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pop909": {"songs": min(args.songs, len(songs)), **pop},
         "asap": {"performances": performances, **asap_rows},
         "stage_beat_decision_lag_ms": lags,
+        "stage_beat_decision_lag_on_onset_ms": onset_lags,
+        "stage_rest_beat_share": round(rests / beats, 4) if beats else 0.0,
         "stage_beat_model": (BEAT_MODEL.card["checkpoint_sha256"][:12] if BEAT_MODEL
                              else "missing: onsets alone"),
         "stage_cpu_share_of_one_core": cpu,
         "audio": {"sample_rate": RATE, "programs": PROGRAMS, "reverb": "sox reverb 40 50 70",
                   "noise": f"pinknoise vol {NOISE}"},
-        "goals": goals(pop, asap_rows, lags, cpu),
+        "goals": goals(pop, asap_rows, lags, onset_lags, cpu),
         "wall_s": round(time.perf_counter() - started, 1),
     }
     print(json.dumps(report, indent=1))

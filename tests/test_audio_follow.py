@@ -113,7 +113,7 @@ def test_stage_analyze_a_rendered_wav(tmp_path: Path, capsys: pytest.CaptureFixt
     result = json.loads(capsys.readouterr().out)
     assert {"beats", "chords", "key", "tempo", "grid", "audio"} <= result.keys()
     for beat in result["beats"]:
-        assert set(beat) == {"time", "decided_at", "downbeat"}
+        assert set(beat) == {"time", "decided_at", "downbeat", "played"}
         assert beat["decided_at"] >= beat["time"]
     times = np.array([b["time"] for b in result["beats"] if 4.0 < b["time"] < 16.0])
     assert abs(float(np.median(np.diff(times))) - 0.5) < 0.02

@@ -38,7 +38,7 @@ def test_the_json_has_every_decision_with_its_moment(capsys: pytest.CaptureFixtu
     assert {"beats", "chords", "key", "tempo"} <= result.keys()
     assert len(result["beats"]) > 100
     for beat in result["beats"]:
-        assert set(beat) == {"time", "decided_at", "downbeat"}
+        assert set(beat) == {"time", "decided_at", "downbeat", "played"}
         assert beat["decided_at"] >= beat["time"] - 1e-6
     for chord in result["chords"]:
         assert chord["decided_at"] >= chord["start"]

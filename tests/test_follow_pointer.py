@@ -412,3 +412,45 @@ def test_a_stronger_attack_at_audio_onsets_shows_where_the_beat_is() -> None:
     flat = play_heard(period, 40, (100.0, 100.0), 21.0, "attack")
     assert settled_at(heard, 1.0, period) < 20
     assert settled_at(flat, 1.0, period) == len(flat)
+
+
+def play_audio(onsets: list[float], period: float, until: float, late: float) -> list[Beat]:
+    """Audio onsets (no pitch, no note-off), each heard as on a beat by the beat model,
+    decided 45 ms after each beat as the audio follower does."""
+    pointer = BeatPointer(period, window_s=0.045, phase_sd=0.04, late=late)
+    beats: list[Beat] = []
+    for time in onsets:
+        beats += pointer.onset(time, 90, 36, held=False, heard_beat=0.9)
+    return beats + pointer.advance(until)
+
+
+def test_a_performer_lingering_into_a_beat_is_heard_on_the_late_note() -> None:
+    period = 0.5
+    onsets = [1.0 + k * period for k in range(24)]
+    onsets[16] += 0.15 * period  # lingers: past what counts as on the beat (0.1 beat)
+    waiting = play_audio(onsets, period, 12.9, late=0.4)
+    on_grid = play_audio(onsets, period, 12.9, late=0.0)
+    assert len(waiting) == len(on_grid) == 24  # no beat added, none lost
+    lingered = min(waiting, key=lambda b: abs(b.time - onsets[16]))
+    assert lingered.time == pytest.approx(onsets[16], abs=1e-9)  # the note itself
+    assert lingered.decided_at == pytest.approx(onsets[16])  # decided when it is heard
+    assert lingered.played
+    gridded = min(on_grid, key=lambda b: abs(b.time - onsets[16]))
+    assert abs(gridded.time - onsets[16]) > 0.05  # without waiting: on the grid, early
+    assert gridded.decided_at == pytest.approx(gridded.time + 0.045)
+    for beat in waiting[1:]:  # every other beat as before: on its note, 45 ms after
+        if beat is not lingered:
+            assert beat.played
+            assert beat.decided_at == pytest.approx(beat.time + 0.045)
+
+
+def test_a_rest_is_decided_where_it_was_predicted_once_the_wait_is_over() -> None:
+    period = 0.5
+    onsets = [1.0 + k * period for k in range(24) if k != 16]  # nothing on beat 16
+    beats = play_audio(onsets, period, 12.9, late=0.4)
+    assert len(beats) == 24
+    rest = min(beats, key=lambda b: abs(b.time - (1.0 + 16 * period)))
+    assert rest.time == pytest.approx(1.0 + 16 * period, abs=0.01)
+    assert not rest.played
+    assert rest.decided_at == pytest.approx(rest.time + 0.4 * period, abs=0.01)
+    assert all(b.played for b in beats if b is not rest)

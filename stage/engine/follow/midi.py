@@ -71,6 +71,7 @@ class Decision:
     decided_at: float
     label: str
     downbeat: bool = False
+    played: bool = False  # a beat: an onset marked it (else it fell in a rest)
 
 
 @dataclass(slots=True)
@@ -183,7 +184,8 @@ class MidiFollower:
             self._pending.append(beat)
             if self.log is not None:
                 self.log.beats.append(Decision(
-                    beat.time, beat.decided_at, "beat", self.bars.is_downbeat(beat.index)))
+                    beat.time, beat.decided_at, "beat", self.bars.is_downbeat(beat.index),
+                    beat.played))
                 self.log.tempo.append((beat.decided_at, self.beats.bpm))
         while self._pending:
             beat = self._pending[0]

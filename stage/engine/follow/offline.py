@@ -94,7 +94,7 @@ def analysis(follower: MidiFollower, tempo: TempoMap, until_s: float) -> dict[st
     assert log is not None, "the follower was not logging decisions"
     return {
         "beats": [{"time": round(b.time, 4), "decided_at": round(b.decided_at, 4),
-                   "downbeat": b.downbeat} for b in log.beats],
+                   "downbeat": b.downbeat, "played": b.played} for b in log.beats],
         "chords": [{"start": round(c.time, 4), "label": c.label,
                     "decided_at": round(c.decided_at, 4)} for c in log.chords],
         "key": [{"start": round(k.time, 4), "label": k.label,

@@ -24,6 +24,11 @@ beat, if any is likely enough, places it. A performer who lingers on a beat or h
 into it is so followed to the note, where the belief alone would put the beat on its grid.
 After a pause or a fermata (no onset for a beat and a half, then one off the expected beat)
 the performer's return is taken as a beat, at the tempo believed.
+
+With a window in seconds (audio) there is no smoothing; instead a beat nobody played by its
+window may wait ``late`` beats for the performer: a pianist lingering into the beat is
+heard by the first onset after it, which becomes the beat (decided when heard), and a beat
+still unplayed then is a rest, decided where it was predicted.
 Times are seconds on the performer's clock.
 """
 
@@ -59,6 +64,7 @@ _PHASE_SD = 0.06
 _PRIOR_PULL = 0.2
 """Per beat, the setlist's tempo pulls the belief back this much (its log prior's share)."""
 _PLAYED_WITHIN = 0.1
+"""A beat with an onset this close (beats) is played; only an unplayed one waits (``late``)."""
 _MIN_GAP = 0.5
 """A beat is never decided closer than this share of a beat after the last one."""
 _SMOOTH_ON_BEAT = 0.05
@@ -260,19 +266,23 @@ class BeatPointer:
     decided ``window`` beats after it was predicted to fall (smoothing may then place it on a
     note up to half a beat either side), or ``window_s`` seconds when that is given.
     ``phase_sd``: the timing noise per beat (beats; more as the performer plays freely).
+    ``late``: how long (beats) a beat with no onset within ``_PLAYED_WITHIN`` of it by its
+    window waits for a late one (0: it does not wait).
 
     Call :meth:`onset` for each note-on (time, velocity 1-127, pitch), :meth:`release` for
     each note-off and :meth:`advance` as time passes; they return the beats decided by then.
     """
 
     def __init__(self, period_s: float, window: float = _WINDOW,
-                 window_s: float | None = None, phase_sd: float = _PHASE_SD) -> None:
+                 window_s: float | None = None, phase_sd: float = _PHASE_SD,
+                 late: float = 0.0) -> None:
         if period_s <= 0:
             raise ValueError("beat period must be positive")
         self.prior_period = period_s
         self.periods = period_s * _RATIOS
         self.window = window
         self.window_s = window_s
+        self.late = late
         # Smoothing places a beat on a note up to half a beat before it was predicted:
         # with a window in seconds (audio, 45 ms) that note would be decided too late.
         self._smoothing = window_s is None
@@ -354,6 +364,8 @@ class BeatPointer:
             return beats
         self._observe_gap(time)
         self._onset_times.append(time)
+        if self.late:  # a beat waiting to be heard may be this onset
+            beats += self._decide_until(time)
         if self._belief_time is None:
             self._start(time, self._tempo_prior(), _FEEL_PRIOR)
             beats.append(self._emit(time, time, played=True))
@@ -665,8 +677,25 @@ class BeatPointer:
                                  _PHASE_SD_MAX)
             due = placed
             played = any(abs(t - due) <= _PLAYED_WITHIN * self.period for t in self._onset_times)
+            if not played and self.late:
+                late = self._late_onset(due)
+                deadline = due + self.late * self.period
+                if late is not None:  # the performer came in late: the beat is that onset,
+                    due, decided_at, played = late, now, True  # decided now (when it is heard)
+                elif now < deadline:
+                    break  # not heard yet: wait for it
+                else:
+                    decided_at = deadline  # a rest: the beat stays where it was predicted
             beats.append(self._emit(due, decided_at, played))
         return beats
+
+    def _late_onset(self, due: float) -> float | None:
+        """The first onset heard after the beat predicted at ``due`` (seconds) but within
+        ``late`` beats of it, if any."""
+        for t in self._onset_times:
+            if due + _PLAYED_WITHIN * self.period < t <= due + self.late * self.period:
+                return t
+        return None
 
     def _emit(self, time: float, decided_at: float, played: bool) -> Beat:
         beat = Beat(time, decided_at, self.next_index, played)
