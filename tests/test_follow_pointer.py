@@ -454,3 +454,38 @@ def test_a_rest_is_decided_where_it_was_predicted_once_the_wait_is_over() -> Non
     assert not rest.played
     assert rest.decided_at == pytest.approx(rest.time + 0.4 * period, abs=0.01)
     assert all(b.played for b in beats if b is not rest)
+
+
+def test_a_beat_waits_no_longer_than_its_wait_and_a_late_note_is_decided_at_once() -> None:
+    # A free player: beats up to a quarter beat early or late, some not played, an off-beat
+    # note now and then; whatever the belief makes of it, a beat placed on a note is decided
+    # within the window of that note, and a rest within the wait.
+    period, rng = 0.5, np.random.default_rng(7)
+    onsets: list[float] = []
+    for k in range(80):
+        if rng.random() < 0.85:
+            onsets.append(1.0 + (k + float(rng.uniform(-0.25, 0.25))) * period)
+        if rng.random() < 0.3:
+            onsets.append(1.0 + (k + 0.5) * period)
+    beats = play_audio(sorted(onsets), period, 42.0, late=0.4)
+    assert len(beats) > 70
+    assert any(not b.played for b in beats) and any(
+        b.decided_at < b.time + 0.045 - 1e-6 for b in beats)  # rests, and late notes, met
+    for beat in beats[1:]:
+        latest = 0.045 if beat.played else 0.4 * period * 1.45  # the believed period moves
+        assert beat.time <= beat.decided_at <= beat.time + latest + 1e-9
+
+
+def test_a_note_heard_longer_ago_than_a_window_is_not_made_a_late_beat() -> None:
+    # The belief may move a waiting beat's prediction earlier, so that a note heard a while
+    # ago falls after it (seen on an ASAP render: a beat placed 261 ms after its note was
+    # heard). The beat goes only on a note heard within a window, or it would be decided late.
+    pointer = BeatPointer(0.5, window_s=0.045, late=0.4)
+    period = pointer.period
+    note = 10.0 + 0.2 * period  # a fifth of a beat after the beat predicted at 10 s
+    pointer._onset_times.append(note)
+    assert pointer._late_onset(10.0, now=note) == note  # just heard: the beat, decided now
+    assert pointer._late_onset(10.0, now=note + 0.04) == note
+    assert pointer._late_onset(10.0, now=note + 0.1) is None  # heard 100 ms ago: not now
+    assert pointer._late_onset(note - 0.05 * period, now=note) is None  # on it: played
+    assert pointer._late_onset(note - 0.5 * period, now=note) is None  # past the wait

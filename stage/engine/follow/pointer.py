@@ -678,7 +678,7 @@ class BeatPointer:
             due = placed
             played = any(abs(t - due) <= _PLAYED_WITHIN * self.period for t in self._onset_times)
             if not played and self.late:
-                late = self._late_onset(due)
+                late = self._late_onset(due, now)
                 deadline = due + self.late * self.period
                 if late is not None:  # the performer came in late: the beat is that onset,
                     due, decided_at, played = late, now, True  # decided now (when it is heard)
@@ -689,11 +689,15 @@ class BeatPointer:
             beats.append(self._emit(due, decided_at, played))
         return beats
 
-    def _late_onset(self, due: float) -> float | None:
-        """The first onset heard after the beat predicted at ``due`` (seconds) but within
-        ``late`` beats of it, if any."""
+    def _late_onset(self, due: float, now: float) -> float | None:
+        """The first onset after the beat predicted at ``due`` (seconds) but within ``late``
+        beats of it, if any, and if it was heard no longer ago than a window (a beat placed on
+        it ``now`` is decided as soon after it as any: the belief may have moved the beat's
+        prediction since)."""
+        window = self.window_s if self.window_s is not None else self.window * self.period
         for t in self._onset_times:
-            if due + _PLAYED_WITHIN * self.period < t <= due + self.late * self.period:
+            if (due + _PLAYED_WITHIN * self.period < t <= due + self.late * self.period
+                    and now - t <= window):
                 return t
         return None
 
