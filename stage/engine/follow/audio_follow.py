@@ -48,7 +48,7 @@ onset after it is the beat, decided when it is heard (a pianist lingers into the
 the belief's grid puts it on time); with none by then it is a rest, decided where it was
 predicted. Chosen on ASAP every third performance (20), beat F 0.5648 without, 0.575 / 0.5883
 / 0.5949 / 0.5991 at 0.2 / 0.3 / 0.4 / 0.5 (0.5 puts off a rest's decision longest); on the
-other 40, not used to choose, 0.5486 without, 0.5707 at 0.4; on the 24 POP909 benchmark
+other 40, not used to choose, 0.5486 without, 0.5708 at 0.4; on the 24 POP909 benchmark
 renders 0.828 without and 0.8283 at 0.4. The cost: rest beats (10 % of ASAP's, 25 % of
 POP909's) are decided 0.4 beat after they fall, not 45 ms."""
 BEAT_ACTIVATION = 0.4
