@@ -672,21 +672,21 @@ class BeatPointer:
             if decided_at >= now:
                 break
             placed = self._smooth(due) if self._smoothing else due
+            time = placed
+            played = any(abs(t - time) <= _PLAYED_WITHIN * self.period for t in self._onset_times)
+            if not played and self.late:
+                late = self._late_onset(time, now)
+                deadline = time + self.late * self.period
+                if late is not None:  # the performer came in late: the beat is that onset,
+                    time, decided_at, played = late, now, True  # decided now (when heard)
+                elif now < deadline:
+                    break  # not heard yet: wait for it (the running mean below waits too)
+                else:
+                    decided_at = deadline  # a rest: the beat stays where it was predicted
             self._deviation += _DEV_RATE * (abs(placed - due) / self.period - self._deviation)
             self._phase_sd = min(max(_DEV_GAIN * self._deviation, self._least_phase_sd),
                                  _PHASE_SD_MAX)
-            due = placed
-            played = any(abs(t - due) <= _PLAYED_WITHIN * self.period for t in self._onset_times)
-            if not played and self.late:
-                late = self._late_onset(due, now)
-                deadline = due + self.late * self.period
-                if late is not None:  # the performer came in late: the beat is that onset,
-                    due, decided_at, played = late, now, True  # decided now (when it is heard)
-                elif now < deadline:
-                    break  # not heard yet: wait for it
-                else:
-                    decided_at = deadline  # a rest: the beat stays where it was predicted
-            beats.append(self._emit(due, decided_at, played))
+            beats.append(self._emit(time, decided_at, played))
         return beats
 
     def _late_onset(self, due: float, now: float) -> float | None:
