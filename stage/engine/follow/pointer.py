@@ -667,18 +667,17 @@ class BeatPointer:
         beats: list[Beat] = []
         while self._belief_time is not None:
             due = self._next_beat_time()
-            decided_at = due + (self.window * self.period if self.window_s is None
-                                else self.window_s)
+            decided_at = due + self._window_seconds()
             if decided_at >= now:
                 break
             placed = self._smooth(due) if self._smoothing else due
             time = placed
             played = any(abs(t - time) <= _PLAYED_WITHIN * self.period for t in self._onset_times)
             if not played and self.late:
-                late = self._late_onset(time, now)
+                heard = self._late_onset(time, now)
                 deadline = time + self.late * self.period
-                if late is not None:  # the performer came in late: the beat is that onset,
-                    time, decided_at, played = late, now, True  # decided now (when heard)
+                if heard is not None:  # the performer came in late: the beat is that onset,
+                    time, decided_at, played = heard, now, True  # decided now (when heard)
                 elif now < deadline:
                     break  # not heard yet: wait for it (the running mean below waits too)
                 else:
@@ -694,12 +693,16 @@ class BeatPointer:
         beats of it, if any, and if it was heard no longer ago than a window (a beat placed on
         it ``now`` is decided as soon after it as any: the belief may have moved the beat's
         prediction since)."""
-        window = self.window_s if self.window_s is not None else self.window * self.period
+        window = self._window_seconds()
         for t in self._onset_times:
             if (due + _PLAYED_WITHIN * self.period < t <= due + self.late * self.period
                     and now - t <= window):
                 return t
         return None
+
+    def _window_seconds(self) -> float:
+        """How long after a beat falls it is decided (seconds)."""
+        return self.window * self.period if self.window_s is None else self.window_s
 
     def _emit(self, time: float, decided_at: float, played: bool) -> Beat:
         beat = Beat(time, decided_at, self.next_index, played)
