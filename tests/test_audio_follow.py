@@ -165,3 +165,35 @@ def test_run_with_an_unknown_audio_device_is_a_clear_error() -> None:
         cwd=ROOT)
     assert result.returncode == 2, result.stderr[-1000:]
     assert "--audio-in no-such-audio-device-xyz" in result.stderr
+
+
+def test_an_onsets_activation_is_read_on_until_its_group_closes() -> None:
+    from stage.engine.follow.audio_beat_model import BeatActivations
+    from stage.engine.follow.audio_features import AudioOnset
+    from stage.engine.follow.onsets import ONSET_MERGE_S
+
+    follower = AudioFollower(Meter(4, 4), 120.0)
+    tempo = TempoMap(120.0)
+    heard_to = 0.0
+
+    def hear(until: float, peak_at: float | None = None,
+             onsets: list[AudioOnset] | None = None) -> None:
+        nonlocal heard_to
+        times = np.arange(round(heard_to * 100) + 1, round(until * 100) + 1) * 0.01
+        beat = np.full(len(times), 0.1)
+        if peak_at is not None:
+            beat[np.argmin(np.abs(times - peak_at))] = 0.8  # the model hears a beat there
+        follower.hear_audio([], onsets or [], int(until * NS_PER_S), tempo,
+                            BeatActivations(times, beat, np.zeros(len(times))))
+        heard_to = until
+
+    # Known at 1.02 s with nothing heard yet; the model hears the beat at 1.03 s, before
+    # the group closes (1.035 s): the onset marks the beat.
+    hear(1.02, onsets=[AudioOnset(1.0, 1.02, 0.8, False)])
+    assert follower.marked_by_model == 0
+    hear(1.1, peak_at=1.03)
+    assert follower.marked_by_model == 1
+    # Heard only after its group closed, the activation is not the onset's.
+    hear(1.52, onsets=[AudioOnset(1.5, 1.52, 0.8, False)])
+    hear(1.6, peak_at=1.5 + ONSET_MERGE_S + 0.02)
+    assert follower.marked_by_model == 1

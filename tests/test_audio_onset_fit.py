@@ -16,16 +16,17 @@ from stage.engine.follow.metre_fit import CELLS, given_template
 from stage.engine.follow.pointer import ACTIVATION_TEMPLATE, ATTACK_TEMPLATE, BASS_TEMPLATE
 
 
-def test_an_onsets_activation_is_the_highest_until_it_was_known() -> None:
+def test_an_onsets_activation_is_the_highest_until_its_group_closed_or_it_was_known() -> None:
     times = np.arange(1, 101) * 0.01  # frames end every 10 ms
     beat = np.zeros(100)
-    beat[49], beat[52], beat[60] = 0.9, 0.4, 0.7  # at 0.50, 0.53 and 0.61 s
+    beat[49], beat[52], beat[60], beat[70] = 0.9, 0.4, 0.7, 0.6  # 0.50, 0.53, 0.61, 0.71 s
     activations = BeatActivations(times, beat, np.zeros(100))
-    found = activation_at(np.array([0.5 + ACTIVATION_BEFORE_S, 0.535, 0.8]),
-                          np.array([0.54, 0.56, 0.805]), activations)
-    # The first reaches back to 0.50 s; the second starts after it and is known before
-    # 0.61 s; the third hears no activation at all.
-    np.testing.assert_allclose(found, [0.9, 0.4, 0.0])
+    found = activation_at(np.array([0.5 + ACTIVATION_BEFORE_S, 0.535, 0.59, 0.8]),
+                          np.array([0.54, 0.56, 0.595, 0.805]), activations)
+    # The first reaches back to 0.50 s; the second starts after it, is known and closes
+    # before 0.61 s; the third is known before 0.61 s but its group closes after; the
+    # fourth hears no activation at all.
+    np.testing.assert_allclose(found, [0.9, 0.4, 0.7, 0.0])
 
 
 def test_clicks_on_the_beat_are_counted_on_the_beat() -> None:

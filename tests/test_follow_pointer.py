@@ -205,6 +205,16 @@ def test_a_sudden_tempo_change_is_followed() -> None:
     assert pointer.bpm == pytest.approx(120, rel=0.03)
 
 
+def test_the_tempo_drift_allowed_sets_how_closely_an_accelerando_is_followed() -> None:
+    # Bass notes whose beats shorten 1 % each: 0.6 s to 0.45 s over 30 beats.
+    lengths = 0.6 * 0.99 ** np.arange(30)
+    onsets = [(float(t), 90, 40) for t in np.cumsum(lengths)]
+    loose, strict = BeatPointer(0.6, tempo_sd=0.05), BeatPointer(0.6, tempo_sd=0.005)
+    for pointer in (loose, strict):
+        play(pointer, onsets, onsets[-1][0] + 0.1)
+    assert abs(loose.period - lengths[-1]) < 0.5 * abs(strict.period - lengths[-1])
+
+
 def test_after_a_fermata_the_performer_s_return_is_a_beat() -> None:
     pointer = BeatPointer(0.5)
     resume = 16 * 0.5 + 1.3  # held 2.6 beats longer than written

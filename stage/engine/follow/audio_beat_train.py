@@ -41,6 +41,9 @@ class BeatConfig:
 @dataclass(frozen=True)
 class BeatRun:
     steps: int = 1200
+    """Training steps (the shipped net: 1600). Longer fits POP909 better and ASAP worse:
+    3200 steps (seed 909, the same 320 songs) reached validation loss 0.3063 against
+    0.3233, but an AUC at ASAP onsets (every third) of 0.6558 against 0.6999."""
     batch: int = 24
     frames: int = 1200
     """Frames per training excerpt (12 s)."""

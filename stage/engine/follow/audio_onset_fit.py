@@ -1,16 +1,16 @@
 """Learn what the beat model's activation at an audio onset tells of its place in the beat.
 
 The audio follower hears onsets, and for each the beat model's activation (the highest from
-just before the onset until it was known, :func:`activation_at`). How likely an onset is at
-each phase of the beat, given that activation, is counted here on POP909 training songs
-the shipped beat model never trained on (the songs after ``TRAIN_LIMIT`` in ``stage train
-beats``' seeded draw), rendered as its training audio is (:func:`audio_beat_data.
-render_audio`: rubato, pianos, rooms) and heard at 48 kHz as a live input is: each onset's
-phase in its annotated beat is counted per activation bin in ``CELLS`` cells, blurred and
-floored as :mod:`metre_fit` does. The ratio to all onsets' counts is the evidence the beat
-pointer applies to an audio onset (``BeatPointer.onset(..., heard_beat=)``): a graded
-calibration of the model, where a threshold would throw away how sure it was. The same
-onsets are counted per bin of their bass rise and of their attack too
+just before the onset until its onset group closed or it was known, :func:`activation_at`).
+How likely an onset is at each phase of the beat, given that activation, is counted here on
+POP909 training songs the shipped beat model never trained on (the songs after
+``TRAIN_LIMIT`` in ``stage train beats``' seeded draw), rendered as its training audio is
+(:func:`audio_beat_data.render_audio`: rubato, pianos, rooms) and heard at 48 kHz as a live
+input is: each onset's phase in its annotated beat is counted per activation bin in
+``CELLS`` cells, blurred and floored as :mod:`metre_fit` does. The ratio to all onsets'
+counts is the evidence the beat pointer applies to an audio onset (``BeatPointer.onset(...,
+heard_beat=)``): a graded calibration of the model, where a threshold would throw away how
+sure it was. The same onsets are counted per bin of their bass rise and of their attack too
 (:class:`audio_features.AudioOnset`), for the pointer's ``bass_rise=`` and ``attack=``
 evidence.
 
@@ -33,6 +33,7 @@ import numpy as np
 from stage.engine.follow.audio_beat_model import BeatActivations, BeatListener, BeatModel
 from stage.engine.follow.fit_data import add_data_argument
 from stage.engine.follow.metre_fit import CELLS, given_template
+from stage.engine.follow.onsets import ONSET_MERGE_S
 
 ACTIVATION_EDGES = (0.05, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9)
 """Bins of an onset's beat activation."""
@@ -56,9 +57,12 @@ LIVE_RATE = 48_000
 def activation_at(times: np.ndarray, known: np.ndarray, activations: BeatActivations
                   ) -> np.ndarray:
     """Per onset (``times``, known at ``known``): the highest beat activation from
-    ``ACTIVATION_BEFORE_S`` before it until it was known; 0 where no frame falls there."""
+    ``ACTIVATION_BEFORE_S`` before it until its onset group closed (``ONSET_MERGE_S``
+    after it) or it was known, whichever is later, as the follower reads it; 0 where no
+    frame falls there."""
     low = np.searchsorted(activations.times, times - ACTIVATION_BEFORE_S)
-    high = np.searchsorted(activations.times, known, side="right")
+    high = np.searchsorted(activations.times, np.maximum(known, times + ONSET_MERGE_S),
+                           side="right")
     return np.array([float(activations.beat[a:b].max()) if b > a else 0.0
                      for a, b in zip(low, high, strict=True)])
 

@@ -266,6 +266,7 @@ class BeatPointer:
     decided ``window`` beats after it was predicted to fall (smoothing may then place it on a
     note up to half a beat either side), or ``window_s`` seconds when that is given.
     ``phase_sd``: the timing noise per beat (beats; more as the performer plays freely).
+    ``tempo_sd``: the tempo drift per beat (standard deviation of log tempo).
     ``late``: how long (beats) a beat with no onset within ``_PLAYED_WITHIN`` of it by its
     window waits for a late one (0: it does not wait).
 
@@ -275,7 +276,7 @@ class BeatPointer:
 
     def __init__(self, period_s: float, window: float = _WINDOW,
                  window_s: float | None = None, phase_sd: float = _PHASE_SD,
-                 late: float = 0.0) -> None:
+                 late: float = 0.0, tempo_sd: float = _TEMPO_SD) -> None:
         if period_s <= 0:
             raise ValueError("beat period must be positive")
         self.prior_period = period_s
@@ -283,6 +284,7 @@ class BeatPointer:
         self.window = window
         self.window_s = window_s
         self.late = late
+        self.tempo_sd = tempo_sd
         # Smoothing places a beat on a note up to half a beat before it was predicted:
         # with a window in seconds (audio, 45 ms) that note would be decided too late.
         self._smoothing = window_s is None
@@ -376,6 +378,26 @@ class BeatPointer:
             self._add_mark(time, self._belief[self._feel].sum(axis=1, keepdims=True),
                            np.ones(CELLS))
         return beats
+
+    @property
+    def open_since(self) -> float | None:
+        """When the onset group still open began (seconds; it closes ``ONSET_MERGE_S``
+        later), or None."""
+        group = self._grouper.open
+        return None if group is None else group.time
+
+    def heard_later(self, heard_beat: float, pitch: int) -> bool:
+        """More heard of the open audio onset group before it closes: the beat model's
+        activation read on past when its onset was known, and the note that marks (the
+        highest activation and the lowest note stand). Returns whether its lowest note
+        fell (a MIDI group, or none open, is left as it is)."""
+        group = self._grouper.open
+        if group is None or group.heard_beat is None:
+            return False
+        group.heard_beat = max(group.heard_beat, heard_beat)
+        lowered = pitch < group.lowest
+        group.lowest = min(group.lowest, pitch)
+        return lowered
 
     def release(self, time: float, pitch: int) -> list[Beat]:
         """A note-off at ``time`` (seconds): when it ends its group's last sounding note,
@@ -552,7 +574,7 @@ class BeatPointer:
         beats = min(elapsed / self.period, 8.0)
         jump = min(_JUMP_PER_BEAT * beats, 0.05)
         pull = np.exp(self._log_prior[band] * _PRIOR_PULL * beats)[:, None]
-        drift = _TEMPO_SD * math.sqrt(beats) / _TEMPO_STEP
+        drift = self.tempo_sd * math.sqrt(beats) / _TEMPO_STEP
         if back:  # the forward steps' transposes, in reverse order
             shared = belief.mean(axis=-2, keepdims=True)
             belief = belief * ((1.0 - jump) * pull)
